@@ -1,0 +1,448 @@
+/**
+ * The protocol-neutral dispatcher: one function from (operation, request, context) to reply.
+ * Every protocol server decodes its native request, calls {@link HubDispatcher.dispatch} and
+ * encodes what comes back — nothing else. Auth, validation, size limits and plugins all
+ * happen here, so they behave the same on every protocol.
+ */
+import { ApiKeyAuthenticator } from './auth.js';
+import {
+  fromUnknown,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnavailableError,
+  ValidationError,
+  validationFromIssues,
+} from './errors.js';
+import type {
+  AgentRecord,
+  CallContext,
+  Dispatcher,
+  LeaderElector,
+  QueueSignal,
+  Registry,
+  TaskQueue,
+} from './interfaces.js';
+import { PluginHost } from './plugins.js';
+import {
+  type AgentView,
+  isOperationName,
+  isTerminal,
+  type LeasedTask,
+  type OperationName,
+  operations,
+  type ParsedRequestOf,
+  type ReplyOf,
+  type RequestOf,
+  type SubmitTask,
+} from './schemas.js';
+import { jsonSize, newId } from './util.js';
+
+/** Size limits enforced on every protocol. */
+export interface DispatcherLimits {
+  /** Largest task payload (JSON bytes). @default 1048576 */
+  maxPayloadBytes: number;
+  /** Largest task result (JSON bytes). @default 1048576 */
+  maxResultBytes: number;
+  /** Largest metadata object (JSON bytes). @default 16384 */
+  maxMetadataBytes: number;
+}
+
+/** Heartbeat timing told to agents and used for liveness. */
+export interface HeartbeatOptions {
+  /** How often agents should heartbeat. @default 5000 */
+  intervalMs: number;
+  /** Silence after which an agent is evicted. @default 15000 */
+  timeoutMs: number;
+  /** Silence after which an agent is shown as `suspect`. @default 2 × intervalMs */
+  suspectAfterMs: number;
+}
+
+/** Options of {@link createDispatcher}. */
+export interface DispatcherOptions {
+  registry: Registry;
+  queue: TaskQueue;
+  /** Adds the current leader to `agents.status`. */
+  elector?: LeaderElector;
+  plugins?: PluginHost;
+  /** With configured keys every call must authenticate; without, all calls are allowed. */
+  auth?: ApiKeyAuthenticator;
+  limits?: Partial<DispatcherLimits>;
+  heartbeat?: Partial<HeartbeatOptions>;
+  /**
+   * A waiting long-poll re-checks this often even without a wake-up, so a lost wake-up
+   * (e.g. a pub/sub message dropped during a reconnect) costs at most this much. @default 1000
+   */
+  pollFallbackMs?: number;
+}
+
+/** Default size limits. */
+export const DEFAULT_LIMITS: DispatcherLimits = {
+  maxPayloadBytes: 1024 * 1024,
+  maxResultBytes: 1024 * 1024,
+  maxMetadataBytes: 16 * 1024,
+};
+
+/** Default heartbeat timing. */
+export const DEFAULT_HEARTBEAT: HeartbeatOptions = {
+  intervalMs: 5000,
+  timeoutMs: 15_000,
+  suspectAfterMs: 10_000,
+};
+
+interface Waiter {
+  wake: () => void;
+}
+
+/** The dispatcher with typed helpers on top of {@link Dispatcher.dispatch}. */
+export interface HubDispatcher extends Dispatcher {
+  /** Typed form of `dispatch`. */
+  call<Op extends OperationName>(
+    operation: Op,
+    request: RequestOf<Op>,
+    context: CallContext,
+  ): Promise<ReplyOf<Op>>;
+  readonly plugins: PluginHost;
+  readonly heartbeat: HeartbeatOptions;
+  readonly limits: DispatcherLimits;
+}
+
+/** Creates the dispatcher over a registry and a queue. */
+export function createDispatcher(options: DispatcherOptions): HubDispatcher {
+  const { registry, queue, elector } = options;
+  const plugins = options.plugins ?? new PluginHost();
+  const auth = options.auth ?? new ApiKeyAuthenticator();
+  const limits: DispatcherLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const hbInterval = options.heartbeat?.intervalMs ?? DEFAULT_HEARTBEAT.intervalMs;
+  const heartbeat: HeartbeatOptions = {
+    intervalMs: hbInterval,
+    timeoutMs: options.heartbeat?.timeoutMs ?? Math.max(DEFAULT_HEARTBEAT.timeoutMs, hbInterval * 3),
+    suspectAfterMs: options.heartbeat?.suspectAfterMs ?? hbInterval * 2,
+  };
+  const pollFallbackMs = options.pollFallbackMs ?? 1000;
+  let closed = false;
+
+  // One queue subscription fans wake-ups out to the waiters that care.
+  const byCapability = new Map<string, Set<Waiter>>();
+  const byTask = new Map<string, Set<Waiter>>();
+  const external = new Set<(signal: QueueSignal) => void>();
+  const unsubscribe = queue.subscribe((signal) => {
+    const set = signal.type === 'available' ? byCapability.get(signal.capability) : byTask.get(signal.taskId);
+    if (set) for (const w of set) w.wake();
+    for (const listener of external) listener(signal);
+  });
+
+  /** Resolves on a wake-up for any key, after `ms`, on abort, or on close. */
+  function waitFor(
+    index: Map<string, Set<Waiter>>,
+    keys: string[],
+    ms: number,
+    signal?: AbortSignal,
+  ): Waiting {
+    let wake!: () => void;
+    const done = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const waiter: Waiter = { wake };
+    for (const key of keys) {
+      let set = index.get(key);
+      if (!set) {
+        set = new Set();
+        index.set(key, set);
+      }
+      set.add(waiter);
+    }
+    allWaiters.add(waiter);
+    const timer = setTimeout(wake, ms);
+    const onAbort = () => wake();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      allWaiters.delete(waiter);
+      for (const key of keys) {
+        const set = index.get(key);
+        set?.delete(waiter);
+        if (set?.size === 0) index.delete(key);
+      }
+    };
+    return { done, cleanup };
+  }
+  const allWaiters = new Set<Waiter>();
+
+  function checkSize(what: string, value: unknown, max: number): void {
+    const size = jsonSize(value);
+    if (size > max) {
+      throw new PayloadTooLargeError(`${what} is ${size} bytes; the limit is ${max}`, {
+        details: { field: what, size, limit: max },
+      });
+    }
+  }
+
+  function checkTask(task: SubmitTask, path: string): void {
+    checkSize(`${path}payload`, task.payload, limits.maxPayloadBytes);
+    checkSize(`${path}metadata`, task.metadata, limits.maxMetadataBytes);
+  }
+
+  async function requireAgent(agentId: string): Promise<AgentRecord> {
+    const agent = await registry.get(agentId);
+    if (!agent) throw new NotFoundError(`unknown agent ${agentId}; register first`, { details: { agentId } });
+    return agent;
+  }
+
+  async function toAgentView(agent: AgentRecord, now: number): Promise<AgentView> {
+    const view: AgentView = {
+      id: agent.id,
+      name: agent.name,
+      skills: agent.skills,
+      metadata: agent.metadata,
+      status: now - agent.lastHeartbeat >= heartbeat.suspectAfterMs ? 'suspect' : 'alive',
+      registeredAt: agent.registeredAt,
+      lastHeartbeat: agent.lastHeartbeat,
+      leasedTasks: (await queue.leasedBy(agent.id)).length,
+    };
+    if (agent.protocol) view.protocol = agent.protocol;
+    if (agent.load) view.load = agent.load;
+    return view;
+  }
+
+  async function applyDispatchHooks(
+    tasks: LeasedTask[],
+    agentId: string,
+    ctx: CallContext,
+  ): Promise<LeasedTask[]> {
+    if (!plugins.has('dispatch')) return tasks;
+    const out: LeasedTask[] = [];
+    for (const task of tasks) {
+      try {
+        out.push(await plugins.run('dispatch', task, ctx));
+      } catch (error) {
+        // A plugin refused to hand this task out: fail it rather than leave it leased to nobody.
+        const err = fromUnknown(error);
+        await queue
+          .complete(
+            { taskId: task.taskId, agentId, leaseToken: task.leaseToken },
+            { status: 'failed', error: { message: `dispatch refused: ${err.message}`, code: err.code } },
+          )
+          .catch(() => undefined);
+      }
+    }
+    return out;
+  }
+
+  type Handler<Op extends OperationName> = (
+    req: ParsedRequestOf<Op>,
+    ctx: CallContext,
+  ) => Promise<ReplyOf<Op>>;
+  const handlers: { [Op in OperationName]: Handler<Op> } = {
+    'agent.register': async (req, ctx) => {
+      const registration = await plugins.run(
+        'register',
+        {
+          id: req.agentId ?? newId('agent'),
+          name: req.name,
+          skills: req.skills,
+          metadata: req.metadata ?? {},
+          ...(req.protocol ? { protocol: req.protocol } : { protocol: ctx.protocol }),
+        },
+        ctx,
+      );
+      checkSize('metadata', registration.metadata, limits.maxMetadataBytes);
+      const record = await registry.register(registration);
+      return {
+        agentId: record.id,
+        registeredAt: record.registeredAt,
+        heartbeatIntervalMs: heartbeat.intervalMs,
+        heartbeatTimeoutMs: heartbeat.timeoutMs,
+      };
+    },
+
+    'agent.heartbeat': async (req, ctx) => {
+      const beat = await plugins.run(
+        'heartbeat',
+        { agentId: req.agentId, ...(req.load ? { load: req.load } : {}) },
+        ctx,
+      );
+      await registry.heartbeat(beat.agentId, beat.load);
+      return { agentId: beat.agentId, serverTime: await registry.now() };
+    },
+
+    'agent.unregister': async (req) => {
+      await requireAgent(req.agentId);
+      const released = await queue.releaseAgent(req.agentId, 'unregistered');
+      await registry.unregister(req.agentId);
+      return { agentId: req.agentId, requeued: released.requeued, dead: released.dead };
+    },
+
+    'task.submit': async (req, ctx) => {
+      checkTask(req, '');
+      let task = await plugins.run('submit', req, ctx);
+      if (!task.traceparent && ctx.traceparent) task = { ...task, traceparent: ctx.traceparent };
+      return queue.submit(task);
+    },
+
+    'task.submit_batch': async (req, ctx) => {
+      checkSize('metadata', req.metadata, limits.maxMetadataBytes);
+      const tasks: SubmitTask[] = [];
+      for (const [i, task] of req.tasks.entries()) {
+        checkTask(task, `tasks.${i}.`);
+        let t = await plugins.run('submit', task, ctx);
+        if (!t.traceparent && ctx.traceparent) t = { ...t, traceparent: ctx.traceparent };
+        tasks.push(t);
+      }
+      return queue.submitBatch({
+        tasks,
+        ...(req.batchId ? { batchId: req.batchId } : {}),
+        ...(req.metadata ? { metadata: req.metadata } : {}),
+      });
+    },
+
+    'batch.get': async (req) => {
+      const batch = await queue.getBatch(req.batchId);
+      if (!batch)
+        throw new NotFoundError(`unknown batch ${req.batchId}`, { details: { batchId: req.batchId } });
+      return batch;
+    },
+
+    'task.next': async (req, ctx) => {
+      const agent = await requireAgent(req.agentId);
+      const declared = agent.skills.map((s) => s.id);
+      let capabilities = declared;
+      if (req.capabilities) {
+        const unknown = req.capabilities.filter((c) => !declared.includes(c));
+        if (unknown.length > 0) {
+          throw new ValidationError(`capabilities: agent ${agent.id} did not declare ${unknown.join(', ')}`, {
+            details: { issues: [{ path: 'capabilities', message: `not declared: ${unknown.join(', ')}` }] },
+          });
+        }
+        capabilities = req.capabilities;
+      }
+      const max = req.max ?? 1;
+      const deadline = Date.now() + (req.waitMs ?? 0);
+      for (;;) {
+        // Subscribe before looking, so a task submitted in between still wakes us.
+        const remaining = deadline - Date.now();
+        const waiting =
+          remaining > 0 && !closed
+            ? waitFor(byCapability, capabilities, Math.min(remaining, pollFallbackMs), ctx.signal)
+            : undefined;
+        try {
+          const leased = await queue.lease({ agentId: agent.id, capabilities, max });
+          if (leased.length > 0) return { tasks: await applyDispatchHooks(leased, agent.id, ctx) };
+          if (!waiting || ctx.signal?.aborted) return { tasks: [] };
+          await waiting.done;
+          if (ctx.signal?.aborted || closed) return { tasks: [] };
+        } finally {
+          waiting?.cleanup();
+        }
+      }
+    },
+
+    'task.progress': async (req) => {
+      return queue.progress(
+        { taskId: req.taskId, agentId: req.agentId, leaseToken: req.leaseToken },
+        req.progress,
+      );
+    },
+
+    'task.result': async (req, ctx) => {
+      if (req.status === 'succeeded') checkSize('result', req.result, limits.maxResultBytes);
+      else checkSize('error', req.error, limits.maxResultBytes);
+      const report = await plugins.run('result', req, ctx);
+      const { taskId, agentId, leaseToken } = report;
+      const outcome =
+        report.status === 'succeeded'
+          ? { status: 'succeeded' as const, result: report.result }
+          : { status: 'failed' as const, error: report.error };
+      return { task: await queue.complete({ taskId, agentId, leaseToken }, outcome) };
+    },
+
+    'task.get': async (req, ctx) => {
+      const deadline = Date.now() + (req.waitMs ?? 0);
+      for (;;) {
+        const remaining = deadline - Date.now();
+        const waiting =
+          remaining > 0 && !closed
+            ? waitFor(byTask, [req.taskId], Math.min(remaining, pollFallbackMs), ctx.signal)
+            : undefined;
+        try {
+          const task = await queue.get(req.taskId);
+          if (!task)
+            throw new NotFoundError(`unknown task ${req.taskId}`, { details: { taskId: req.taskId } });
+          if (isTerminal(task.state) || !waiting || ctx.signal?.aborted) return { task };
+          await waiting.done;
+          if (ctx.signal?.aborted || closed) {
+            const latest = await queue.get(req.taskId);
+            if (latest) return { task: latest };
+          }
+        } finally {
+          waiting?.cleanup();
+        }
+      }
+    },
+
+    'task.cancel': async (req) => ({ task: await queue.cancel(req.taskId, req.reason) }),
+
+    'agents.status': async (req) => {
+      const [records, now, leader] = await Promise.all([
+        registry.list(),
+        registry.now(),
+        elector?.leader() ?? null,
+      ]);
+      const filtered = req.capability
+        ? records.filter((a) => a.skills.some((s) => s.id === req.capability))
+        : records;
+      const agents = await Promise.all(filtered.map((a) => toAgentView(a, now)));
+      agents.sort((a, b) => a.id.localeCompare(b.id));
+      return {
+        agents,
+        serverTime: now,
+        leader: leader ? { hubId: leader.hubId, epoch: leader.epoch } : null,
+      };
+    },
+  };
+
+  async function dispatch(operation: string, request: unknown, context: CallContext): Promise<unknown> {
+    try {
+      if (closed) throw new UnavailableError('the hub is shutting down');
+      if (!isOperationName(operation)) {
+        throw new NotFoundError(`unknown operation "${operation}"`, { details: { operation } });
+      }
+      const spec = operations[operation];
+      if (auth.enabled) {
+        const principal = auth.authenticate(context.credentials);
+        auth.authorize(principal, spec.scope, operation);
+        context.principal = principal;
+      }
+      const parsed = spec.request.safeParse(request ?? {});
+      if (!parsed.success) throw validationFromIssues(parsed.error.issues);
+      const handler = handlers[operation] as Handler<OperationName>;
+      return await plugins.around({ operation, request: parsed.data, context }, () =>
+        handler(parsed.data as never, context),
+      );
+    } catch (error) {
+      throw fromUnknown(error);
+    }
+  }
+
+  return {
+    dispatch,
+    call: (operation, request, context) => dispatch(operation, request, context) as never,
+    subscribe(listener) {
+      external.add(listener);
+      return () => external.delete(listener);
+    },
+    close() {
+      closed = true;
+      unsubscribe();
+      for (const w of allWaiters) w.wake();
+    },
+    plugins,
+    heartbeat,
+    limits,
+  };
+}
+
+interface Waiting {
+  done: Promise<void>;
+  cleanup: () => void;
+}

@@ -1,0 +1,16 @@
+/**
+ * `@mcpmas/core`: the protocol-neutral heart of mcpmas — wire schemas, errors, interfaces,
+ * the in-memory backends and the dispatcher.
+ *
+ * @packageDocumentation
+ */
+export * from './auth.js';
+export * from './client.js';
+export * from './dispatcher.js';
+export * from './errors.js';
+export { Heap } from './heap.js';
+export * from './interfaces.js';
+export * from './memory/index.js';
+export * from './plugins.js';
+export * from './schemas.js';
+export { backoffDelay, cloneJson, DEFAULT_BACKOFF, jsonSize, newId, newToken, sleep } from './util.js';

@@ -1,0 +1,55 @@
+/**
+ * Small shared helpers: ids, tokens, backoff, JSON size and an abortable sleep.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { TimeoutError } from './errors.js';
+import type { BackoffOptions } from './interfaces.js';
+
+/** A new random id with an optional prefix, e.g. `task_…`. */
+export function newId(prefix?: string): string {
+  const id = randomUUID();
+  return prefix ? `${prefix}_${id}` : id;
+}
+
+/** An unguessable lease token. */
+export function newToken(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+/** Default backoff: 1 s doubling to 60 s with 20 % jitter. */
+export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 60_000, jitter: 0.2 };
+
+/** Delay before retry number `n` (1-based). */
+export function backoffDelay(n: number, options: BackoffOptions, random: () => number = Math.random): number {
+  if (options.baseMs <= 0) return 0;
+  const exp = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, n - 1));
+  return Math.round(exp + exp * options.jitter * random());
+}
+
+/** UTF-8 size of a value's JSON form; 0 for `undefined`. */
+export function jsonSize(value: unknown): number {
+  if (value === undefined) return 0;
+  const text = JSON.stringify(value);
+  return text === undefined ? 0 : Buffer.byteLength(text);
+}
+
+/** Resolves after `ms`, or rejects with a `TimeoutError` when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new TimeoutError('aborted'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new TimeoutError('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Deep-copies JSON data so callers never share mutable state with a backend. */
+export function cloneJson<T>(value: T): T {
+  return value === undefined ? value : structuredClone(value);
+}

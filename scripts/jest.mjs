@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Runs jest (ESM mode) over the workspace, then prints one plain summary line
+// `N passed, N failed, N skipped` that CI reads. Extra arguments go to jest.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const jestBin = createRequire(join(root, 'package.json')).resolve('jest/bin/jest.js');
+const results = join(root, '.jest-results.json');
+rmSync(results, { force: true });
+
+const child = spawnSync(
+  process.execPath,
+  [
+    '--experimental-vm-modules',
+    '--no-warnings=ExperimentalWarning',
+    jestBin,
+    '--config',
+    join(root, 'jest.config.mjs'),
+    '--json',
+    `--outputFile=${results}`,
+    ...process.argv.slice(2),
+  ],
+  { stdio: 'inherit', cwd: process.cwd(), env: process.env },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(results)) {
+  const report = JSON.parse(readFileSync(results, 'utf8'));
+  passed = report.numPassedTests;
+  failed = report.numFailedTests + report.numRuntimeErrorTestSuites;
+  skipped = report.numPendingTests + report.numTodoTests;
+} else {
+  failed = 1;
+}
+if (child.status !== 0 && failed === 0) failed = 1;
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(child.status ?? 1);
