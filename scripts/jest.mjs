@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const jestBin = createRequire(join(root, 'package.json')).resolve('jest/bin/jest.js');
+const jestPkg = createRequire(join(root, 'package.json')).resolve('jest/package.json');
+const jestBin = join(dirname(jestPkg), 'bin', 'jest.js');
 const results = join(root, '.jest-results.json');
 rmSync(results, { force: true });
 

@@ -1,0 +1,17 @@
+/**
+ * `@mcpmas/testkit`: conformance suites every mcpmas implementation runs. Each suite takes a
+ * factory, so a backend or adapter runs it in about three lines.
+ *
+ * @packageDocumentation
+ */
+export {
+  type AdapterFactory,
+  type AdapterHarness,
+  adapterSuite,
+  TEST_API_KEYS,
+  TEST_MAX_PAYLOAD_BYTES,
+} from './adapter.js';
+export { type ElectorHarness, electorSuite } from './elector.js';
+export { type QueueFactory, type QueueHarness, queueSuite } from './queue.js';
+export { outboxSuite, type RegistryHarness, registrySuite } from './registry.js';
+export { delay, eventually, isCI, probeTcp, requireService, uniquePrefix } from './services.js';
