@@ -1,0 +1,14 @@
+/**
+ * `@mcpmas/agent`: the model-agent runtime over any transport.
+ *
+ * @packageDocumentation
+ */
+export {
+  type AgentLogger,
+  type AgentStats,
+  ModelAgent,
+  type ModelAgentOptions,
+  type TaskContext,
+  TaskFailure,
+  type TaskHandler,
+} from './agent.js';
