@@ -151,6 +151,11 @@ export class ModelAgent extends EventEmitter {
     this.client = new HubClient(options.transport);
   }
 
+  /** True when the transport pushes tasks (no polling). */
+  private get pushMode(): boolean {
+    return this.options.transport.features.push && typeof this.options.transport.grantCredits === 'function';
+  }
+
   /** The id the hub knows this agent by (after `start`). */
   get agentId(): string {
     if (!this.id) throw new Error('agent not registered yet; await start() first');
@@ -169,7 +174,8 @@ export class ModelAgent extends EventEmitter {
       this.options.transport.receiveMessage((message) => this.onPush(message));
     }
     await this.ensureRegistered();
-    this.pollLoop = this.poll();
+    if (this.pushMode) this.options.transport.grantCredits!(this.agentId, this.options.concurrency);
+    else this.pollLoop = this.poll();
     if (this.options.handleSignals) {
       this.signalHandler = () => {
         this.logger.info({ agentId: this.id }, 'signal received; draining');
@@ -368,6 +374,8 @@ export class ModelAgent extends EventEmitter {
       .finally(() => {
         this.running.delete(task.taskId);
         this.slotWaiter?.();
+        // In push mode a finished task frees one slot: let the hub push one more.
+        if (this.pushMode && !this.stopping && this.id) this.options.transport.grantCredits!(this.id, 1);
       });
     this.running.set(task.taskId, { controller, done });
   }

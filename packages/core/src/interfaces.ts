@@ -352,6 +352,12 @@ export interface AgentCommInterface {
   sendMessage(target: OperationName, content: unknown, options?: { signal?: AbortSignal }): Promise<unknown>;
   /** Registers the handler for hub-pushed messages. Throws `UnsupportedError` without push. */
   receiveMessage(handler: (message: InboundMessage) => void | Promise<void>): void;
+  /**
+   * Push transports only: lets the hub push up to `credits` more tasks to `agentId` (credits
+   * add up; each pushed task uses one). The transport keeps the unused balance and grants it
+   * again after a reconnect, so an agent never has to poll.
+   */
+  grantCredits?(agentId: string, credits: number): void;
 }
 
 /** A protocol server bound to a dispatcher. */

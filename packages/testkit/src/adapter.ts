@@ -348,10 +348,19 @@ export function adapterSuite(name: string, factory: AdapterFactory): void {
         await transport.start();
         const c = new HubClient(transport);
         const capability = cap();
-        await c.register({ name: 'pushed', skills: skills(capability) });
+        const { agentId } = await c.register({ name: 'pushed', skills: skills(capability) });
+        expect(typeof transport.grantCredits).toBe('function');
+        transport.grantCredits!(agentId, 1);
         const { task } = await c.submit({ capability, payload: 'pushed' });
         const msg = await eventually(() => received.find((m) => m.type === 'task'), 5000);
         expect(msg).toMatchObject({ type: 'task', task: { taskId: task.id, payload: 'pushed' } });
+        // One credit, one task: a second submit stays queued until the agent grants more.
+        const second = (await c.submit({ capability, payload: 'second' })).task;
+        await delay(300);
+        expect(received.filter((m) => m.type === 'task')).toHaveLength(1);
+        expect((await c.get({ taskId: second.id })).task.state).toBe('queued');
+        transport.grantCredits!(agentId, 1);
+        await eventually(() => received.some((m) => m.type === 'task' && m.task.taskId === second.id), 5000);
       });
     });
 
