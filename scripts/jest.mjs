@@ -4,13 +4,15 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const jestPkg = createRequire(join(root, 'package.json')).resolve('jest/package.json');
 const jestBin = join(dirname(jestPkg), 'bin', 'jest.js');
-const results = join(root, '.jest-results.json');
+// One results file per run, so parallel runs never read each other's counts.
+const results = join(tmpdir(), `mcpmas-jest-${process.pid}-${Date.now()}.json`);
 rmSync(results, { force: true });
 
 const child = spawnSync(
@@ -36,6 +38,7 @@ if (existsSync(results)) {
   passed = report.numPassedTests;
   failed = report.numFailedTests + report.numRuntimeErrorTestSuites;
   skipped = report.numPendingTests + report.numTodoTests;
+  rmSync(results, { force: true });
 } else {
   failed = 1;
 }

@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  type CallContext,
+  createDispatcher,
+  createMemoryBackend,
+  type HubDispatcher,
+  NotFoundError,
+  PayloadTooLargeError,
+  PluginHost,
+  UnavailableError,
+  ValidationError,
+} from '../src/index.js';
+
+const ctx: CallContext = { protocol: 'test' };
+const skills = [{ id: 'echo', name: 'Echo' }];
+
+describe('dispatcher', () => {
+  let dispatcher: HubDispatcher | undefined;
+  const make = (options: Partial<Parameters<typeof createDispatcher>[0]> = {}) => {
+    const backend = createMemoryBackend();
+    dispatcher = createDispatcher({ registry: backend.registry, queue: backend.queue, ...options });
+    return { backend, dispatcher };
+  };
+  afterEach(() => dispatcher?.close());
+
+  it('refuses unknown operations by name', async () => {
+    const { dispatcher } = make();
+    await expect(dispatcher.dispatch('task.explode', {}, ctx)).rejects.toThrow(
+      /unknown operation "task.explode"/,
+    );
+    await expect(dispatcher.dispatch('task.explode', {}, ctx)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it.each([
+    ['task.submit', { capability: 'echo', priority: 5000 }, /priority/],
+    ['task.submit', { capability: 'echo', timeoutMs: 'soon' }, /timeoutMs/],
+    ['task.submit', {}, /capability/],
+    ['task.submit', { capability: 'echo', traceparent: 'nope' }, /traceparent/],
+    ['task.submit_batch', { tasks: [] }, /at least one task/],
+    [
+      'task.submit_batch',
+      { tasks: [{ capability: 'echo' }, { capability: 'echo', maxAttempts: 0 }] },
+      /tasks\.1\.maxAttempts/,
+    ],
+    ['agent.register', { name: 'x', skills: [] }, /skills/],
+    ['agent.register', { name: 'x', skills: [{ id: 'a b', name: 'A' }] }, /skills\.0\.id/],
+    ['task.next', { agentId: 'a', waitMs: -1 }, /waitMs/],
+    ['task.result', { taskId: 't', agentId: 'a', leaseToken: 'x', status: 'maybe' }, /status/],
+    ['task.result', { taskId: 't', agentId: 'a', leaseToken: 'x', status: 'failed' }, /error/],
+    ['task.get', { taskId: 't', waitMs: 10_000_000 }, /waitMs/],
+    ['agents.status', { verbose: true }, /unknown field\(s\): verbose/],
+  ])('%s rejects %j naming the field', async (op, request, pattern) => {
+    const { dispatcher } = make();
+    const call = dispatcher.dispatch(op, request, ctx);
+    await expect(call).rejects.toBeInstanceOf(ValidationError);
+    await expect(call).rejects.toThrow(pattern);
+  });
+
+  it('applies size limits to payloads, metadata and results', async () => {
+    const { dispatcher } = make({
+      limits: { maxPayloadBytes: 100, maxResultBytes: 50, maxMetadataBytes: 30 },
+    });
+    await expect(
+      dispatcher.call('task.submit', { capability: 'echo', payload: 'x'.repeat(200) }, ctx),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
+    await expect(
+      dispatcher.call('task.submit', { capability: 'echo', metadata: { note: 'y'.repeat(40) } }, ctx),
+    ).rejects.toThrow(/metadata is \d+ bytes; the limit is 30/);
+    await expect(
+      dispatcher.call(
+        'task.submit_batch',
+        { tasks: [{ capability: 'echo' }, { capability: 'echo', payload: 'x'.repeat(200) }] },
+        ctx,
+      ),
+    ).rejects.toThrow(/tasks\.1\.payload/);
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    const { task } = await dispatcher.call('task.submit', { capability: 'echo', payload: 'ok' }, ctx);
+    const [leased] = (await dispatcher.call('task.next', { agentId: 'a' }, ctx)).tasks;
+    const big = dispatcher.call(
+      'task.result',
+      {
+        taskId: task.id,
+        agentId: 'a',
+        leaseToken: leased!.leaseToken,
+        status: 'succeeded',
+        result: 'z'.repeat(60),
+      },
+      ctx,
+    );
+    await expect(big).rejects.toBeInstanceOf(PayloadTooLargeError);
+    // Refused, not half-applied: the lease still stands and a proper result is accepted.
+    const ok = await dispatcher.call(
+      'task.result',
+      { taskId: task.id, agentId: 'a', leaseToken: leased!.leaseToken, status: 'succeeded', result: 'fine' },
+      ctx,
+    );
+    expect(ok.task.state).toBe('succeeded');
+  });
+
+  it('leases only capabilities the agent declared, and knows unknown agents', async () => {
+    const { dispatcher } = make();
+    await expect(dispatcher.call('task.next', { agentId: 'ghost' }, ctx)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    await expect(
+      dispatcher.call('task.next', { agentId: 'a', capabilities: ['translate'] }, ctx),
+    ).rejects.toThrow(/did not declare translate/);
+    await expect(dispatcher.call('agent.unregister', { agentId: 'ghost' }, ctx)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it('chooses an agent id when none is given and reports heartbeat timing', async () => {
+    const { dispatcher } = make({ heartbeat: { intervalMs: 1000, timeoutMs: 4000 } });
+    const reply = await dispatcher.call('agent.register', { name: 'anon', skills }, ctx);
+    expect(reply.agentId).toMatch(/^agent_/);
+    expect(reply).toMatchObject({ heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 4000 });
+    const status = await dispatcher.call('agents.status', {}, ctx);
+    expect(status.agents.map((a) => a.id)).toEqual([reply.agentId]);
+    expect(status.agents[0]).toMatchObject({ protocol: 'test', status: 'alive' });
+  });
+
+  it('shows an agent as suspect once its heartbeat is older than suspectAfterMs', async () => {
+    const { dispatcher } = make({ heartbeat: { intervalMs: 20, timeoutMs: 1000, suspectAfterMs: 50 } });
+    await dispatcher.call('agent.register', { agentId: 'quiet', name: 'q', skills }, ctx);
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await dispatcher.call('agents.status', {}, ctx)).agents[0]!.status).toBe('suspect');
+    await dispatcher.call('agent.heartbeat', { agentId: 'quiet' }, ctx);
+    expect((await dispatcher.call('agents.status', {}, ctx)).agents[0]!.status).toBe('alive');
+  });
+
+  it('fails a task a dispatch plugin refuses instead of leaving it leased', async () => {
+    const plugins = new PluginHost([
+      {
+        name: 'no-secrets',
+        hooks: {
+          dispatch: (t) => {
+            if ((t.payload as { secret?: boolean }).secret) throw new Error('secret payloads stay home');
+            return undefined;
+          },
+        },
+      },
+    ]);
+    const { dispatcher } = make({ plugins });
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    const { task } = await dispatcher.call(
+      'task.submit',
+      { capability: 'echo', payload: { secret: true } },
+      ctx,
+    );
+    expect((await dispatcher.call('task.next', { agentId: 'a' }, ctx)).tasks).toEqual([]);
+    const view = (await dispatcher.call('task.get', { taskId: task.id }, ctx)).task;
+    expect(view).toMatchObject({
+      state: 'failed',
+      error: { message: expect.stringContaining('secret payloads stay home') },
+    });
+  });
+
+  it('ends waits on close and refuses later calls', async () => {
+    const { dispatcher } = make();
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    const t0 = Date.now();
+    const waiting = dispatcher.call('task.next', { agentId: 'a', waitMs: 30_000 }, ctx);
+    await new Promise((r) => setTimeout(r, 50));
+    dispatcher.close();
+    expect((await waiting).tasks).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await expect(dispatcher.call('agents.status', {}, ctx)).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it('ends a long-poll early when the caller aborts', async () => {
+    const { dispatcher } = make();
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    const controller = new AbortController();
+    const t0 = Date.now();
+    const waiting = dispatcher.call(
+      'task.next',
+      { agentId: 'a', waitMs: 30_000 },
+      { ...ctx, signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(), 50);
+    expect((await waiting).tasks).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('takes the traceparent from the call context when the request has none', async () => {
+    const { dispatcher } = make();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const { task } = await dispatcher.call('task.submit', { capability: 'echo' }, { ...ctx, traceparent });
+    expect(task.traceparent).toBe(traceparent);
+  });
+});
