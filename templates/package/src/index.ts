@@ -1,0 +1,6 @@
+/**
+ * `@mcpmas/PACKAGE-NAME`: ONE LINE.
+ *
+ * @packageDocumentation
+ */
+export {};
