@@ -34,6 +34,7 @@ import {
   type ReplyOf,
   type RequestOf,
   type SubmitTask,
+  TraceparentSchema,
 } from './schemas.js';
 import { jsonSize, newId } from './util.js';
 
@@ -408,6 +409,10 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         throw new NotFoundError(`unknown operation "${operation}"`, { details: { operation } });
       }
       const spec = operations[operation];
+      // An invalid inbound traceparent is dropped, as W3C trace context asks, never copied into tasks.
+      if (context.traceparent !== undefined && !TraceparentSchema.safeParse(context.traceparent).success) {
+        delete context.traceparent;
+      }
       if (auth.enabled) {
         const principal = auth.authenticate(context.credentials);
         auth.authorize(principal, spec.scope, operation);

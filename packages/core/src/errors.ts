@@ -203,7 +203,9 @@ export function fromUnknown(error: unknown): McpmasError {
   if (error instanceof McpmasError) return error;
   if (isZodLike(error)) return validationFromIssues(error.issues);
   if (error instanceof Error) {
-    if (error.name === 'AbortError') return new TimeoutError('operation aborted', { cause: error });
+    // A caller's own abort: repeating the same call would be aborted the same way.
+    if (error.name === 'AbortError')
+      return new TimeoutError('operation aborted', { cause: error, retryable: false });
     return new InternalError(error.message || 'internal error', { cause: error });
   }
   return new InternalError('internal error', { details: { thrown: String(error) } });

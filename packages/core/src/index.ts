@@ -12,5 +12,6 @@ export { Heap } from './heap.js';
 export * from './interfaces.js';
 export * from './memory/index.js';
 export * from './plugins.js';
+export * from './push.js';
 export * from './schemas.js';
 export { backoffDelay, cloneJson, DEFAULT_BACKOFF, jsonSize, newId, newToken, sleep } from './util.js';

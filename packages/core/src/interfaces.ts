@@ -242,7 +242,26 @@ export interface Notifier {
   /** Unique channel name; the outbox tracks acknowledgements under it. */
   readonly name: string;
   notify(event: HubEvent): Promise<void>;
+  /**
+   * Optional batch path: delivers `events`, in order, as one unit (e.g. one digest mail).
+   * Resolves once every event is delivered; throw to have them all retried. When present,
+   * the hub's delivery loop calls it instead of `notify`.
+   */
+  notifyBatch?(events: HubEvent[]): Promise<void>;
+  /**
+   * With `notifyBatch`: the delivery loop lets a burst gather for `windowMs` after it first
+   * sees a pending event, then hands over up to `maxEvents` at once.
+   */
+  readonly batching?: NotifierBatching;
   close?(): Promise<void>;
+}
+
+/** How a batch-capable {@link Notifier} wants bursts grouped. */
+export interface NotifierBatching {
+  /** How long a burst may gather before it is delivered. */
+  windowMs: number;
+  /** Most events in one batch. */
+  maxEvents: number;
 }
 
 // ---------------------------------------------------------------------------------------

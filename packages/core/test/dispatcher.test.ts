@@ -191,3 +191,17 @@ describe('dispatcher', () => {
     expect(task.traceparent).toBe(traceparent);
   });
 });
+
+describe('dispatcher trace context', () => {
+  it('drops an invalid inbound traceparent instead of copying it into tasks', async () => {
+    const backend = createMemoryBackend();
+    const d = createDispatcher({ registry: backend.registry, queue: backend.queue });
+    const { task } = await d.call(
+      'task.submit',
+      { capability: 'echo' },
+      { protocol: 'test', traceparent: 'not-a-trace' },
+    );
+    expect(task.traceparent).toBeUndefined();
+    d.close();
+  });
+});

@@ -3,7 +3,7 @@
  * object) compete for a lease exactly as Redis hubs do: acquire when free or expired, renew
  * while held, release on stop, and a new epoch on every change of leader.
  */
-import { ConflictError } from '../errors.js';
+import { ConfigError, ConflictError } from '../errors.js';
 import type { ElectorOptions, LeaderElector, LeaderFence, LeadershipState } from '../interfaces.js';
 import { newToken } from '../util.js';
 
@@ -70,7 +70,7 @@ export class MemoryLeaderElector implements LeaderElector {
   ) {
     this.options = { ...DEFAULT_ELECTOR_OPTIONS, ...options };
     if (this.options.renewIntervalMs >= this.options.ttlMs) {
-      throw new ConflictError('renewIntervalMs must be less than ttlMs');
+      throw new ConfigError('elector.renewIntervalMs must be less than elector.ttlMs');
     }
   }
 

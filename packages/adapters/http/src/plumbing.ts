@@ -1,0 +1,192 @@
+/**
+ * Shared HTTP plumbing: the one table between error codes and HTTP statuses (both ways),
+ * JSON replies, and the translation of express/body-parser failures into mcpmas errors. The
+ * server and the client both use it, so a status means the same on either side.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  ConflictError,
+  ErrorCode,
+  ForbiddenError,
+  fromUnknown,
+  InternalError,
+  McpmasError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  TimeoutError,
+  UnauthenticatedError,
+  UnavailableError,
+  UnsupportedError,
+  ValidationError,
+} from '@mcpmas/core';
+import type { Response } from 'express';
+
+/** Largest request body the server reads, in bytes or as `'1mb'`-style text. @default '1mb' */
+export const DEFAULT_BODY_LIMIT = '1mb';
+
+/** The HTTP status of each error code. The body is always `{ "error": <SerializedError> }`. */
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  [ErrorCode.Validation]: 400,
+  [ErrorCode.Unauthenticated]: 401,
+  [ErrorCode.Forbidden]: 403,
+  [ErrorCode.NotFound]: 404,
+  [ErrorCode.Conflict]: 409,
+  [ErrorCode.PayloadTooLarge]: 413,
+  [ErrorCode.RateLimited]: 429,
+  [ErrorCode.Config]: 500,
+  [ErrorCode.Internal]: 500,
+  [ErrorCode.Unsupported]: 501,
+  [ErrorCode.Unavailable]: 503,
+  [ErrorCode.Timeout]: 504,
+};
+
+/**
+ * Statuses that say more than the code alone (405 wrong method, 415 wrong content type) are
+ * attached to the error here rather than to its details, so they never leak into the body.
+ */
+const statusOverrides = new WeakMap<McpmasError, number>();
+
+/** Marks `error` to be sent with `status` instead of its code's usual one. Returns `error`. */
+export function withStatus<E extends McpmasError>(error: E, status: number): E {
+  statusOverrides.set(error, status);
+  return error;
+}
+
+/** The HTTP status `error` is sent with. */
+export function statusOf(error: McpmasError): number {
+  return statusOverrides.get(error) ?? STATUS_BY_CODE[error.code] ?? 500;
+}
+
+/**
+ * The error for a status whose body carried no serialised error (a proxy's 502 page, a
+ * foreign server): the client's fallback, so every failure still has a code.
+ */
+export function errorFromStatus(status: number, message: string): McpmasError {
+  const details = { status };
+  switch (status) {
+    case 401:
+      return new UnauthenticatedError(message, { details });
+    case 403:
+      return new ForbiddenError(message, { details });
+    case 404:
+      return new NotFoundError(message, { details });
+    case 405:
+    case 501:
+      return new UnsupportedError(message, { details });
+    case 408:
+    case 504:
+      return new TimeoutError(message, { details });
+    case 409:
+      return new ConflictError(message, { details });
+    case 413:
+      return new PayloadTooLargeError(message, { details });
+    case 429:
+      return new RateLimitedError(message, { details });
+    case 500:
+      return new InternalError(message, { details });
+  }
+  if (status >= 500) return new UnavailableError(message, { details });
+  if (status >= 400) return new ValidationError(message, { details });
+  return new InternalError(message, { details });
+}
+
+interface HttpLikeError {
+  type?: unknown;
+  status?: unknown;
+  statusCode?: unknown;
+  expose?: unknown;
+  message?: unknown;
+  limit?: unknown;
+  length?: unknown;
+  charset?: unknown;
+}
+
+/**
+ * Normalises anything thrown while serving a request into a mcpmas error: body-parser's
+ * failures (too large, invalid JSON, unsupported charset or encoding), the router's failure to
+ * decode a path parameter, and everything else through core's `fromUnknown`.
+ */
+export function toMcpmasError(error: unknown): McpmasError {
+  if (error instanceof McpmasError) return error;
+  if (!(error instanceof Error)) return fromUnknown(error);
+  const e = error as Error & HttpLikeError;
+  switch (e.type) {
+    case 'entity.too.large':
+      return new PayloadTooLargeError(`request body is larger than the limit of ${e.limit} bytes`, {
+        details: { limit: e.limit, ...(typeof e.length === 'number' ? { size: e.length } : {}) },
+      });
+    case 'entity.parse.failed':
+      return new ValidationError(`invalid JSON body: ${e.message}`, {
+        details: { issues: [{ path: '', message: `invalid JSON: ${e.message}` }] },
+      });
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return withStatus(
+        new ValidationError(e.message, { details: { issues: [{ path: '', message: e.message }] } }),
+        415,
+      );
+    case 'request.aborted':
+      return new ValidationError('the client aborted the request body');
+  }
+  const status =
+    typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 0;
+  if (status >= 400 && status < 500 && e.expose !== false) {
+    return withStatus(errorFromStatus(status, e.message || STATUS_CODES[status] || 'bad request'), status);
+  }
+  return fromUnknown(error);
+}
+
+/** Sends `body` as JSON. Replies are never cached: they describe live state. */
+export function sendJson(res: Response, status: number, body: unknown): void {
+  res.status(status).set('Cache-Control', 'no-store').json(body);
+}
+
+/**
+ * Sends `{ "error": … }` with the error's status, plus `WWW-Authenticate` on 401 and
+ * `Retry-After` when the error says how long to wait (`details.retryAfterMs`). If the reply
+ * has already started, the connection is cut instead: a half-sent body must not look whole.
+ */
+export function sendError(res: Response, error: McpmasError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = statusOf(error);
+  if (status === 401) res.set('WWW-Authenticate', 'Bearer realm="mcpmas"');
+  const retryAfterMs = error.details?.retryAfterMs;
+  if (typeof retryAfterMs === 'number' && retryAfterMs > 0) {
+    res.set('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
+  }
+  sendJson(res, status, { error: error.toJSON() });
+}
+
+/**
+ * Answers a request node's HTTP parser rejected before express saw it (malformed request
+ * line, headers too large, request timeout) with a JSON error instead of node's bare reply.
+ * For a node `http.Server`'s `clientError` event.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let status = 400;
+  let err: McpmasError = new ValidationError(`malformed HTTP request: ${error.message}`);
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    err = new ValidationError('request headers are too large');
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    err = new TimeoutError('the request was not received in time');
+  }
+  const body = JSON.stringify({ error: err.toJSON() });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
