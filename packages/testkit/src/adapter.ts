@@ -19,7 +19,11 @@ import {
   type InboundMessage,
   McpmasError,
   NotFoundError,
+  OPERATION_NAMES,
+  type OperationName,
+  operations,
   PayloadTooLargeError,
+  type Scope,
   type TransportFeatures,
   UnauthenticatedError,
   ValidationError,
@@ -307,6 +311,67 @@ export function adapterSuite(name: string, factory: AdapterFactory): void {
       const { agentId } = await agent.register({ name: 'scoped', skills: skills(capability) });
       expect((await agent.next({ agentId })).tasks.map((t) => t.taskId)).toEqual([task.id]);
       expect((await canceller.cancel({ taskId: task.id })).task.state).toBe('cancelled');
+    });
+
+    it('auth matrix: every operation refuses a missing key and enforces its scope for every role', async () => {
+      const samples: Record<OperationName, unknown> = {
+        'agent.register': { name: 'matrix', skills: skills('matrix-cap') },
+        'agent.heartbeat': { agentId: 'matrix-ghost' },
+        'agent.unregister': { agentId: 'matrix-ghost' },
+        'task.submit': { capability: 'matrix-cap' },
+        'task.submit_batch': { tasks: [{ capability: 'matrix-cap' }] },
+        'batch.get': { batchId: 'matrix-batch' },
+        'task.next': { agentId: 'matrix-ghost' },
+        'task.progress': { taskId: 'matrix-task', agentId: 'matrix-ghost', leaseToken: 'x' },
+        'task.result': {
+          taskId: 'matrix-task',
+          agentId: 'matrix-ghost',
+          leaseToken: 'x',
+          status: 'succeeded',
+        },
+        'task.get': { taskId: 'matrix-task' },
+        'task.cancel': { taskId: 'matrix-task' },
+        'agents.status': {},
+      };
+      const roles: Array<[keyof typeof TEST_API_KEYS, Scope[]]> = [
+        ['admin', ['admin']],
+        ['submitter', ['task:submit', 'task:read']],
+        ['reader', ['task:read']],
+        ['agent', ['agent:connect']],
+        ['canceller', ['task:cancel']],
+      ];
+      const outcome = async (transport: AgentCommInterface, op: OperationName) => {
+        try {
+          await transport.sendMessage(op, samples[op]);
+          return 'allowed';
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) return 'unauthenticated';
+          if (error instanceof ForbiddenError) return 'forbidden';
+          return 'allowed'; // past auth: not found, conflict, validation… are about the request
+        }
+      };
+      const anonymous = harness.connect({});
+      transports.push(anonymous);
+      await anonymous.start();
+      const seen: string[] = [];
+      const expected: string[] = [];
+      for (const op of OPERATION_NAMES) {
+        seen.push(`anonymous ${op} ${await outcome(anonymous, op)}`);
+        expected.push(`anonymous ${op} unauthenticated`);
+      }
+      for (const [role, scopes] of roles) {
+        const transport = harness.connect({ apiKey: TEST_API_KEYS[role] });
+        transports.push(transport);
+        await transport.start();
+        for (const op of OPERATION_NAMES) {
+          const required = operations[op].scope;
+          seen.push(`${role} ${op} ${await outcome(transport, op)}`);
+          expected.push(
+            `${role} ${op} ${scopes.includes('admin') || scopes.includes(required) ? 'allowed' : 'forbidden'}`,
+          );
+        }
+      }
+      expect(seen).toEqual(expected);
     });
 
     it('carries the W3C traceparent from the submit to the agent', async () => {

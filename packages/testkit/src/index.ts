@@ -12,6 +12,17 @@ export {
   TEST_MAX_PAYLOAD_BYTES,
 } from './adapter.js';
 export { type ElectorHarness, electorSuite } from './elector.js';
+export {
+  type HttpReceiver,
+  type NotifierHarness,
+  type NotifierSuiteOptions,
+  notifierSuite,
+  type ReceivedNotification,
+  type ReceivedRequest,
+  type ReceiverReply,
+  sampleEvent,
+  startHttpReceiver,
+} from './notifier.js';
 export { type QueueFactory, type QueueHarness, queueSuite } from './queue.js';
 export { outboxSuite, type RegistryHarness, registrySuite } from './registry.js';
 export { delay, eventually, isCI, probeTcp, requireService, uniquePrefix } from './services.js';
