@@ -36,6 +36,11 @@ export interface PushSessionOptions {
   refillOnTerminal?: boolean;
   /** Long-poll wait of one lease call. @default 20000 */
   waitMs?: number;
+  /**
+   * Most tasks one lease call takes, however large the balance: it bounds how much one lease
+   * can add to a connection's send buffer past the congestion check. @default 16
+   */
+  maxPerLease?: number;
   /** Largest balance one agent can hold; larger grants are capped. @default 1000 */
   maxCredits?: number;
   /** Pause after a transient lease failure (hub shutting down, backend down). @default 1000 */
@@ -53,7 +58,7 @@ interface AgentLeasing {
   running: boolean;
 }
 
-/** Most tasks one lease call asks for (the `task.next` schema's maximum). */
+/** Most tasks one lease call may ask for (the `task.next` schema's maximum). */
 const MAX_PER_LEASE = 100;
 
 /**
@@ -70,12 +75,14 @@ export class PushSession {
   private readonly waitMs: number;
   private readonly maxCredits: number;
   private readonly retryDelayMs: number;
+  private readonly maxPerLease: number;
   private closed = false;
 
   constructor(private readonly options: PushSessionOptions) {
     this.waitMs = options.waitMs ?? DEFAULT_PUSH_WAIT_MS;
     this.maxCredits = options.maxCredits ?? DEFAULT_MAX_CREDITS;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
+    this.maxPerLease = Math.min(MAX_PER_LEASE, Math.max(1, options.maxPerLease ?? 16));
     this.unsubscribe = options.dispatcher.subscribe((signal) => {
       if (signal.type !== 'terminal') return;
       const agentId = this.pushed.get(signal.taskId);
@@ -157,7 +164,7 @@ export class PushSession {
         try {
           const request = {
             agentId,
-            max: Math.min(agent.balance, MAX_PER_LEASE),
+            max: Math.min(agent.balance, this.maxPerLease),
             waitMs: this.waitMs,
             ...(agent.capabilities ? { capabilities: agent.capabilities } : {}),
           };

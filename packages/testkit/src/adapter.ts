@@ -53,14 +53,22 @@ export interface AdapterHarness {
 /** Binds a server of the protocol under test to `dispatcher`. */
 export type AdapterFactory = (dispatcher: Dispatcher) => Promise<AdapterHarness>;
 
-/** Runs the adapter conformance suite. */
-export function adapterSuite(name: string, factory: AdapterFactory): void {
+/**
+ * Runs the adapter conformance suite. `declared` states up front what the transport can do
+ * (jest decides what to skip before any server starts); the suite then checks the transport
+ * reports exactly that.
+ */
+export function adapterSuite(
+  name: string,
+  factory: AdapterFactory,
+  declared: Partial<TransportFeatures> = {},
+): void {
+  const declaredFeatures: TransportFeatures = { push: false, ...declared };
   describe(`adapterSuite: ${name}`, () => {
     let backend: Backend;
     let dispatcher: HubDispatcher;
     let harness: AdapterHarness;
     const transports: AgentCommInterface[] = [];
-    let features: TransportFeatures;
 
     const client = async (apiKey: string = TEST_API_KEYS.admin) => {
       const transport = harness.connect({ apiKey });
@@ -88,7 +96,6 @@ export function adapterSuite(name: string, factory: AdapterFactory): void {
         limits: { maxPayloadBytes: TEST_MAX_PAYLOAD_BYTES },
       });
       harness = await factory(dispatcher);
-      features = harness.connect().features;
     });
 
     afterAll(async () => {
@@ -395,42 +402,45 @@ export function adapterSuite(name: string, factory: AdapterFactory): void {
       expect(again).toMatchObject({ taskId: task.id, attempt: 2 });
     });
 
-    const pushIt = () => (features?.push ? it : it.skip);
     describe('push (transports that declare features.push)', () => {
-      beforeAll(() => {
-        if (!features.push)
-          console.warn(
-            `SKIPPED: adapterSuite ${name}: the transport declares no push; push tests are skipped`,
+      if (!declaredFeatures.push) {
+        console.warn(`SKIPPED: adapterSuite ${name}: the transport declares no push; push tests are skipped`);
+      }
+      (declaredFeatures.push ? it : it.skip)(
+        'pushes a task to a registered, idle agent without a poll',
+        async () => {
+          const transport = harness.connect({ apiKey: TEST_API_KEYS.admin });
+          transports.push(transport);
+          const received: InboundMessage[] = [];
+          transport.receiveMessage((m) => {
+            received.push(m);
+          });
+          await transport.start();
+          const c = new HubClient(transport);
+          const capability = cap();
+          const { agentId } = await c.register({ name: 'pushed', skills: skills(capability) });
+          expect(typeof transport.grantCredits).toBe('function');
+          transport.grantCredits!(agentId, 1);
+          const { task } = await c.submit({ capability, payload: 'pushed' });
+          const msg = await eventually(() => received.find((m) => m.type === 'task'), 5000);
+          expect(msg).toMatchObject({ type: 'task', task: { taskId: task.id, payload: 'pushed' } });
+          // One credit, one task: a second submit stays queued until the agent grants more.
+          const second = (await c.submit({ capability, payload: 'second' })).task;
+          await delay(300);
+          expect(received.filter((m) => m.type === 'task')).toHaveLength(1);
+          expect((await c.get({ taskId: second.id })).task.state).toBe('queued');
+          transport.grantCredits!(agentId, 1);
+          await eventually(
+            () => received.some((m) => m.type === 'task' && m.task.taskId === second.id),
+            5000,
           );
-      });
-      pushIt()('pushes a task to a registered, idle agent without a poll', async () => {
-        const transport = harness.connect({ apiKey: TEST_API_KEYS.admin });
-        transports.push(transport);
-        const received: InboundMessage[] = [];
-        transport.receiveMessage((m) => {
-          received.push(m);
-        });
-        await transport.start();
-        const c = new HubClient(transport);
-        const capability = cap();
-        const { agentId } = await c.register({ name: 'pushed', skills: skills(capability) });
-        expect(typeof transport.grantCredits).toBe('function');
-        transport.grantCredits!(agentId, 1);
-        const { task } = await c.submit({ capability, payload: 'pushed' });
-        const msg = await eventually(() => received.find((m) => m.type === 'task'), 5000);
-        expect(msg).toMatchObject({ type: 'task', task: { taskId: task.id, payload: 'pushed' } });
-        // One credit, one task: a second submit stays queued until the agent grants more.
-        const second = (await c.submit({ capability, payload: 'second' })).task;
-        await delay(300);
-        expect(received.filter((m) => m.type === 'task')).toHaveLength(1);
-        expect((await c.get({ taskId: second.id })).task.state).toBe('queued');
-        transport.grantCredits!(agentId, 1);
-        await eventually(() => received.some((m) => m.type === 'task' && m.task.taskId === second.id), 5000);
-      });
+        },
+      );
     });
 
     it('declares its features honestly', () => {
       const transport = harness.connect();
+      expect(transport.features).toEqual(declaredFeatures);
       expect(typeof transport.features.push).toBe('boolean');
       if (!transport.features.push) {
         expect(() => transport.receiveMessage(() => undefined)).toThrow(McpmasError);
