@@ -77,7 +77,8 @@ POM
   # shellcheck disable=SC2086
   mvn -B -q -Dstyle.color=never ${KAFKA_MVN_ARGS:-} -f "$work/pom.xml" \
     org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$LIBS"
+    -DincludeScope=runtime -DoutputDirectory="$LIBS" >"$work/mvn.log" 2>&1 ||
+    { cat "$work/mvn.log" >&2; log "mvn could not resolve the Kafka jars"; exit 1; }
   touch "$LIBS/.complete"
 fi
 
