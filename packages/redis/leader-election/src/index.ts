@@ -1,0 +1,10 @@
+/**
+ * `@mcpmas/leader-election`: one leader among mcpmas hubs sharing a Redis, with an epoch
+ * fencing token for leader-only writes.
+ *
+ * @packageDocumentation
+ */
+export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from './connection.js';
+export { type RedisElectorOptions, RedisLeaderElector } from './elector.js';
+export { type LeaderKeys, leaderKeys, leaderValue, parseLeaderValue } from './keys.js';
+export type { RedisClient } from './scripts.js';

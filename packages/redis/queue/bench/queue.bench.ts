@@ -1,0 +1,338 @@
+/**
+ * `pnpm bench` (root: `pnpm bench:queue`): the Redis queue and BullMQ side by side, in one
+ * process, against the same Redis. 20,000 tasks go submit → lease → complete with 10 and 50
+ * concurrent workers, unbatched and with batched leases/submits, plus one-at-a-time latency
+ * (submit until the completion is observed, one idle worker waiting). Prints tasks/s, p50/p99
+ * and the ratio to BullMQ, and the Redis commands sent per task (each mcpmas call is one
+ * EVALSHA, so for mcpmas that is also the round trips per task).
+ *
+ * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_TASKS (default 20000).
+ */
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { RedisTaskQueue } from '../src/index.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 500);
+const RUN = `bench-${process.pid}-${Date.now().toString(36)}`;
+
+// Count every command any ioredis client in this process sends (BullMQ uses the same ioredis).
+let commands = 0;
+const send = Redis.prototype.sendCommand;
+Redis.prototype.sendCommand = function (this: Redis, ...args: Parameters<typeof send>) {
+  commands += 1;
+  return send.apply(this, args);
+} as typeof send;
+
+interface Result {
+  label: string;
+  tasksPerSec: number;
+  p50: number;
+  p99: number;
+  commandsPerTask: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+function summarise(
+  label: string,
+  started: number,
+  latencies: number[],
+  commandsBefore: number,
+  tasks: number,
+): Result {
+  const elapsed = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  return {
+    label,
+    tasksPerSec: (tasks / elapsed) * 1000,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    commandsPerTask: (commands - commandsBefore) / tasks,
+  };
+}
+
+async function dropKeys(pattern: string): Promise<void> {
+  const admin = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await admin.unlink(...keys);
+  } while (cursor !== '0');
+  await admin.quit();
+}
+
+// ---------------------------------------------------------------------------------------
+// mcpmas
+
+async function mcpmasThroughput(workers: number, batched: boolean): Promise<Result> {
+  const namespace = `${RUN}-m-${workers}-${batched ? 'b' : 'u'}`;
+  const queue = new RedisTaskQueue({ url: REDIS_URL, namespace });
+  const signals = new Set<() => void>();
+  queue.subscribe((s) => {
+    if (s.type === 'available') for (const wake of signals) wake();
+  });
+  await queue.ready();
+  await queue.client.ping();
+  const submittedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let done = 0;
+  const before = commands;
+  const started = performance.now();
+
+  const idle = () =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        signals.delete(wake);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(wake, 50);
+      signals.add(wake);
+    });
+  const worker = async (i: number) => {
+    const agentId = `w${i}`;
+    while (done < TASKS) {
+      const tasks = await queue.lease({ agentId, capabilities: ['bench'], max: batched ? 20 : 1 });
+      if (tasks.length === 0) {
+        await idle();
+        continue;
+      }
+      await Promise.all(
+        tasks.map(async (t) => {
+          await queue.complete(
+            { taskId: t.taskId, agentId, leaseToken: t.leaseToken },
+            { status: 'succeeded', result: 1 },
+          );
+          latencies.push(performance.now() - (submittedAt.get(t.taskId) ?? started));
+          done += 1;
+        }),
+      );
+    }
+  };
+  const producer = async () => {
+    if (batched) {
+      for (let i = 0; i < TASKS; i += 500) {
+        const n = Math.min(500, TASKS - i);
+        const at = performance.now();
+        const { tasks } = await queue.submitBatch({
+          tasks: Array.from({ length: n }, (_, j) => ({ capability: 'bench', payload: { i: i + j } })),
+        });
+        for (const t of tasks) submittedAt.set(t.taskId, at);
+      }
+    } else {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: workers }, async () => {
+          while (next < TASKS) {
+            const i = next++;
+            const at = performance.now();
+            const { task } = await queue.submit({ capability: 'bench', payload: { i } });
+            submittedAt.set(task.id, at);
+          }
+        }),
+      );
+    }
+  };
+  await Promise.all([producer(), ...Array.from({ length: workers }, (_, i) => worker(i))]);
+  const result = summarise(
+    `mcpmas  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
+    started,
+    latencies,
+    before,
+    TASKS,
+  );
+  await queue.close();
+  await dropKeys(`{${namespace}}:*`);
+  return result;
+}
+
+async function mcpmasLatency(): Promise<Result> {
+  const namespace = `${RUN}-m-latency`;
+  const client = new RedisTaskQueue({ url: REDIS_URL, namespace });
+  const agent = new RedisTaskQueue({ url: REDIS_URL, namespace });
+  let stop = false;
+  let wake: (() => void) | undefined;
+  let available = 0;
+  agent.subscribe((s) => {
+    if (s.type !== 'available') return;
+    available += 1;
+    wake?.();
+  });
+  const waiters = new Map<string, () => void>();
+  const finishedEarly = new Set<string>();
+  client.subscribe((s) => {
+    if (s.type !== 'terminal') return;
+    const done = waiters.get(s.taskId);
+    if (done) done();
+    else finishedEarly.add(s.taskId);
+  });
+  await Promise.all([client.ready(), agent.ready()]);
+  const loop = (async () => {
+    while (!stop) {
+      const seen = available;
+      const [t] = await agent.lease({ agentId: 'solo', capabilities: ['bench'], max: 1 });
+      if (!t) {
+        // Work that arrived while we were looking: look again instead of sleeping.
+        if (available !== seen) continue;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+        continue;
+      }
+      await agent.complete(
+        { taskId: t.taskId, agentId: 'solo', leaseToken: t.leaseToken },
+        { status: 'succeeded' },
+      );
+    }
+  })();
+  const latencies: number[] = [];
+  const before = commands;
+  const started = performance.now();
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const t0 = performance.now();
+    const { task } = await client.submit({ capability: 'bench', payload: { i } });
+    if (!finishedEarly.delete(task.id)) {
+      await new Promise<void>((resolve) => waiters.set(task.id, resolve));
+      waiters.delete(task.id);
+    }
+    latencies.push(performance.now() - t0);
+  }
+  const result = summarise('mcpmas  one at a time        ', started, latencies, before, LATENCY_SAMPLES);
+  stop = true;
+  wake?.();
+  await loop;
+  await client.close();
+  await agent.close();
+  await dropKeys(`{${namespace}}:*`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// BullMQ
+
+function bullConnection() {
+  const url = new URL(REDIS_URL);
+  return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+}
+
+async function bullThroughput(workers: number, batched: boolean): Promise<Result> {
+  const name = `bench-${workers}-${batched ? 'b' : 'u'}`;
+  const prefix = `${RUN}-bull`;
+  const connection = bullConnection();
+  const queue = new Queue(name, { connection, prefix });
+  await queue.waitUntilReady();
+  const submittedAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let done = 0;
+  let finish!: () => void;
+  const all = new Promise<void>((r) => {
+    finish = r;
+  });
+  const before = commands;
+  const started = performance.now();
+  const worker = new Worker(
+    name,
+    async (job) => {
+      latencies.push(performance.now() - (submittedAt.get(job.id!) ?? started));
+      return 1;
+    },
+    { connection, prefix, concurrency: workers },
+  );
+  worker.on('completed', () => {
+    done += 1;
+    if (done === TASKS) finish();
+  });
+  if (batched) {
+    for (let i = 0; i < TASKS; i += 500) {
+      const n = Math.min(500, TASKS - i);
+      const at = performance.now();
+      const jobs = await queue.addBulk(
+        Array.from({ length: n }, (_, j) => ({ name: 'bench', data: { i: i + j } })),
+      );
+      for (const job of jobs) submittedAt.set(job.id!, at);
+    }
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        while (next < TASKS) {
+          const i = next++;
+          const at = performance.now();
+          const job = await queue.add('bench', { i });
+          submittedAt.set(job.id!, at);
+        }
+      }),
+    );
+  }
+  await all;
+  const result = summarise(
+    `BullMQ  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
+    started,
+    latencies,
+    before,
+    TASKS,
+  );
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return result;
+}
+
+async function bullLatency(): Promise<Result> {
+  const name = 'bench-latency';
+  const prefix = `${RUN}-bull`;
+  const connection = bullConnection();
+  const queue = new Queue(name, { connection, prefix });
+  const events = new QueueEvents(name, { connection, prefix });
+  const worker = new Worker(name, async () => 1, { connection, prefix, concurrency: 1 });
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
+  const latencies: number[] = [];
+  const before = commands;
+  const started = performance.now();
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const t0 = performance.now();
+    const job = await queue.add('bench', { i });
+    await job.waitUntilFinished(events);
+    latencies.push(performance.now() - t0);
+  }
+  const result = summarise('BullMQ  one at a time        ', started, latencies, before, LATENCY_SAMPLES);
+  await worker.close();
+  await events.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+
+const fmt = (r: Result, base?: Result) =>
+  `${r.label}  ${r.tasksPerSec.toFixed(0).padStart(7)} tasks/s  p50 ${r.p50.toFixed(2).padStart(8)} ms  p99 ${r.p99
+    .toFixed(2)
+    .padStart(8)} ms  ${r.commandsPerTask.toFixed(2).padStart(5)} cmds/task${
+    base
+      ? `  ×${(r.tasksPerSec / base.tasksPerSec).toFixed(2)} throughput, p50 ×${(r.p50 / base.p50).toFixed(2)} of BullMQ`
+      : ''
+  }`;
+
+console.log(`mcpmas Redis queue vs BullMQ — ${TASKS} tasks per run, Redis ${REDIS_URL}\n`);
+for (const workers of [10, 50]) {
+  for (const batched of [false, true]) {
+    const bull = await bullThroughput(workers, batched);
+    const mine = await mcpmasThroughput(workers, batched);
+    console.log(fmt(bull));
+    console.log(fmt(mine, bull));
+  }
+}
+const bull = await bullLatency();
+const mine = await mcpmasLatency();
+console.log(fmt(bull));
+console.log(fmt(mine, bull));
+console.log(
+  '\nbatched = mcpmas leases up to 20 tasks per call; both submit in batches of 500 (addBulk / submitBatch).',
+);
+await dropKeys(`${RUN}*`);

@@ -1,0 +1,90 @@
+/**
+ * Every Redis key (and the pub/sub channel) of the queue and the outbox. All share the
+ * namespace's hash tag (`{<namespace>}`), so the scripts run on Redis Cluster, and every
+ * script receives the keys it touches in KEYS — keys of a capability or an agent included.
+ */
+
+/** The queue keys of one namespace. */
+export interface QueueKeys {
+  /** Hash: task id → record JSON (state, counters, times; user JSON kept as strings). */
+  readonly tasks: string;
+  /** Hash: task id → payload JSON. */
+  readonly payloads: string;
+  /** Hash: task id → result JSON. */
+  readonly results: string;
+  /** Counter: FIFO sequence, lease order and completion order. */
+  readonly seq: string;
+  /** Sorted set: leased task ids scored by lease deadline. */
+  readonly leases: string;
+  /** Sorted set: non-terminal task ids with a total deadline, scored by it. */
+  readonly deadlines: string;
+  /** Sorted set: terminal task ids in completion order (retention). */
+  readonly terminal: string;
+  /** Sorted set: dead-lettered task ids in completion order. */
+  readonly dead: string;
+  /** Hash: idempotency key → task id. */
+  readonly idempotency: string;
+  /** Hash: batch id → `{createdAt, taskIds}`. */
+  readonly batches: string;
+  /** Stream: the event outbox (shared with `@mcpmas/redis-registry`). */
+  readonly events: string;
+  /** String: the current leader, written by `@mcpmas/leader-election`. */
+  readonly leader: string;
+  /** Counter: the leadership epoch, written by `@mcpmas/leader-election`. */
+  readonly epoch: string;
+  /** Set: every capability ever submitted (the leader's delayed-task sweep walks it). */
+  readonly capabilities: string;
+  /** Pub/sub channel of wake-ups (not a key). */
+  readonly signals: string;
+  /** Sorted set: queued task ids of one capability, scored by priority then sequence. */
+  ready(capability: string): string;
+  /** Sorted set: delayed task ids of one capability, scored by the time they become due. */
+  delayed(capability: string): string;
+  /** Sorted set: task ids one agent holds, in lease order. */
+  agentLeases(agentId: string): string;
+}
+
+/** Builds the queue keys of `namespace`. */
+export function queueKeys(namespace = 'mcpmas'): QueueKeys {
+  const tag = `{${namespace}}`;
+  return {
+    tasks: `${tag}:tasks`,
+    payloads: `${tag}:payloads`,
+    results: `${tag}:results`,
+    seq: `${tag}:seq`,
+    leases: `${tag}:leases`,
+    deadlines: `${tag}:deadlines`,
+    terminal: `${tag}:terminal`,
+    dead: `${tag}:dead`,
+    idempotency: `${tag}:idempotency`,
+    batches: `${tag}:batches`,
+    events: `${tag}:events`,
+    leader: `${tag}:leader`,
+    epoch: `${tag}:leader:epoch`,
+    capabilities: `${tag}:capabilities`,
+    signals: `${tag}:signals`,
+    ready: (capability) => `${tag}:ready:${capability}`,
+    delayed: (capability) => `${tag}:delayed:${capability}`,
+    agentLeases: (agentId) => `${tag}:agent:${agentId}:leases`,
+  };
+}
+
+/** The fourteen keys every state-changing queue script receives first, in KEYS order. */
+export function commonKeys(keys: QueueKeys): string[] {
+  return [
+    keys.tasks,
+    keys.payloads,
+    keys.results,
+    keys.seq,
+    keys.leases,
+    keys.deadlines,
+    keys.terminal,
+    keys.dead,
+    keys.idempotency,
+    keys.batches,
+    keys.events,
+    keys.leader,
+    keys.epoch,
+    keys.capabilities,
+  ];
+}

@@ -1,0 +1,257 @@
+--[[
+  Prologue of every state-changing queue script: the shared KEYS and ARGV layout, declared
+  per-capability and per-agent keys, and the task helpers.
+
+  KEYS[1]   tasks         hash   taskId -> record JSON (user JSON kept as strings inside)
+  KEYS[2]   payloads      hash   taskId -> payload JSON
+  KEYS[3]   results       hash   taskId -> result JSON
+  KEYS[4]   seq           counter for FIFO order, lease order and completion order
+  KEYS[5]   leases        zset   leased taskId scored by lease deadline
+  KEYS[6]   deadlines     zset   non-terminal taskId scored by total deadline
+  KEYS[7]   terminal      zset   terminal taskId scored by completion order
+  KEYS[8]   dead          zset   dead-lettered taskId scored by completion order
+  KEYS[9]   idempotency   hash   idempotency key -> taskId
+  KEYS[10]  batches       hash   batchId -> {createdAt, taskIds}
+  KEYS[11]  events        stream the event outbox
+  KEYS[12]  leader        string "<token> <hubId>" (leader election)
+  KEYS[13]  epoch         leadership counter (leader election)
+  KEYS[14]  capabilities  set    every capability ever submitted
+  KEYS[15..]              declared keys: ready(c), delayed(c) for each declared capability c
+                          (in ARGV order), then agentLeases(a) for each declared agent a
+
+  ARGV[1]   signal channel (pub/sub) for wake-ups
+  ARGV[2]   origin: the publishing queue instance, so it can skip its own messages
+  ARGV[3]   fence hub id
+  ARGV[4]   fence epoch, or "" when the call is not leader-only
+  ARGV[5]   maxEvents: approximate outbox stream cap
+  ARGV[6]   random seed (backoff jitter)
+  ARGV[7]   number of declared capabilities n, then ARGV[8..7+n] their names,
+            then the number of declared agents m and their ids;
+            the script's own arguments start right after (index A).
+
+  Keys of a capability or an agent are never built here (Redis Cluster needs every key in
+  KEYS). A script that finds it needs keys the caller did not declare changes nothing and
+  replies {E_NEED_KEYS, #caps, caps..., agents...}; the caller declares them and runs it again.
+]]
+local E_NOT_FOUND, E_STALE_LEASE, E_TERMINAL, E_STALE_FENCE, E_NEED_KEYS = -1, -2, -3, -4, -5
+
+local K = {
+  tasks = KEYS[1], payloads = KEYS[2], results = KEYS[3], seq = KEYS[4], leases = KEYS[5],
+  deadlines = KEYS[6], terminal = KEYS[7], dead = KEYS[8], idempotency = KEYS[9],
+  batches = KEYS[10], events = KEYS[11], leader = KEYS[12], epoch = KEYS[13], capabilities = KEYS[14],
+}
+local CHANNEL, ORIGIN, FENCE_HUB, FENCE_EPOCH = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local MAX_EVENTS = tonumber(ARGV[5])
+math.randomseed(tonumber(ARGV[6]))
+
+--@include "time"
+local NOW = nowMs()
+
+local readyKey, delayedKey, agentKey, declaredCaps = {}, {}, {}, {}
+local A
+do
+  local nCaps = tonumber(ARGV[7])
+  for i = 1, nCaps do
+    local cap = ARGV[7 + i]
+    declaredCaps[i] = cap
+    readyKey[cap] = KEYS[13 + 2 * i]
+    delayedKey[cap] = KEYS[14 + 2 * i]
+  end
+  local p = 8 + nCaps
+  local nAgents = tonumber(ARGV[p])
+  for i = 1, nAgents do agentKey[ARGV[p + i]] = KEYS[14 + 2 * nCaps + i] end
+  A = p + nAgents + 1
+end
+
+local function ms(n) return string.format('%.0f', n) end
+
+-- Fencing: see @mcpmas/leader-election. An empty epoch means "not leader-only".
+local function fenceHolds()
+  if FENCE_EPOCH == '' then return true end
+  local holder = redis.call('GET', K.leader)
+  if not holder then return false end
+  local space = string.find(holder, ' ', 1, true)
+  if not space or string.sub(holder, space + 1) ~= FENCE_HUB then return false end
+  return redis.call('GET', K.epoch) == FENCE_EPOCH
+end
+
+-- Keys the caller has to declare before the script may proceed.
+local missingCaps, missingAgents, missing = {}, {}, false
+local function needCap(cap)
+  if not readyKey[cap] then missingCaps[cap] = true; missing = true end
+end
+local function needAgent(agentId)
+  if agentId and not agentKey[agentId] then missingAgents[agentId] = true; missing = true end
+end
+local TERMINAL = { succeeded = true, failed = true, cancelled = true, timed_out = true, dead = true }
+-- The keys needed to take a task out of the index of its current state.
+local function needIndexKeys(t)
+  if t.state == 'queued' or t.state == 'delayed' then needCap(t.capability)
+  elseif t.state == 'leased' then needAgent(t.agentId) end
+end
+local function needKeysReply()
+  local caps, agents = {}, {}
+  for cap in pairs(missingCaps) do caps[#caps + 1] = cap end
+  for agentId in pairs(missingAgents) do agents[#agents + 1] = agentId end
+  local out = { E_NEED_KEYS, #caps }
+  for _, cap in ipairs(caps) do out[#out + 1] = cap end
+  for _, agentId in ipairs(agents) do out[#out + 1] = agentId end
+  return out
+end
+
+local function loadTask(id)
+  local raw = redis.call('HGET', K.tasks, id)
+  if raw then return cjson.decode(raw) end
+  return nil
+end
+-- Saves and returns the record JSON.
+local function saveTask(t)
+  local json = cjson.encode(t)
+  redis.call('HSET', K.tasks, t.id, json)
+  return json
+end
+local function nextSeq() return redis.call('INCR', K.seq) end
+
+-- Ready score: priority first (higher runs first), then sequence (FIFO). (1000 - priority)
+-- is 0..2000 (11 bits) and the sequence stays below 2^42, so the score is an exact integer
+-- below 2^53 and the lowest score is the most urgent task.
+local SEQ_SPAN = 4398046511104
+local function readyScore(t) return ms((1000 - t.priority) * SEQ_SPAN + t.seq) end
+
+-- Wake-ups, published once per script and returned so the calling process can deliver them
+-- to its own listeners at once.
+local signalParts, availableSeen = {}, {}
+local function signalAvailable(cap)
+  if availableSeen[cap] then return end
+  availableSeen[cap] = true
+  signalParts[#signalParts + 1] = '{"type":"available","capability":' .. cjson.encode(cap) .. '}'
+end
+local function signalTerminal(t)
+  local s = '{"type":"terminal","taskId":' .. cjson.encode(t.id) .. ',"state":"' .. t.state .. '"'
+  if t.agentId then s = s .. ',"agentId":' .. cjson.encode(t.agentId) end
+  signalParts[#signalParts + 1] = s .. '}'
+end
+local function publishSignals()
+  if #signalParts == 0 then return '' end
+  local message = '{"o":' .. cjson.encode(ORIGIN) .. ',"s":[' .. table.concat(signalParts, ',') .. ']}'
+  redis.call('PUBLISH', CHANNEL, message)
+  return message
+end
+
+local function appendEvent(eventType, data)
+  if MAX_EVENTS > 0 then
+    redis.call('XADD', K.events, 'MAXLEN', '~', MAX_EVENTS, '*', 'type', eventType, 'at', ms(NOW), 'data', data)
+  end
+end
+
+-- Exponential backoff: base * 2^(n-1), capped, plus up to `jitter` x delay.
+local function backoff(n, base, cap, jitter)
+  if base <= 0 then return 0 end
+  local delay = math.min(cap, base * 2 ^ math.max(0, n - 1))
+  return math.floor(delay + delay * jitter * math.random() + 0.5)
+end
+
+-- Puts a queued or delayed task where `lease` finds it, with a new sequence number.
+local function enqueue(t)
+  t.seq = nextSeq()
+  if t.state == 'delayed' then
+    redis.call('ZADD', delayedKey[t.capability], ms(t.availableAt), t.id)
+  else
+    redis.call('ZADD', readyKey[t.capability], readyScore(t), t.id)
+    signalAvailable(t.capability)
+  end
+end
+
+-- Takes a task out of the index of its current state (keys declared via needIndexKeys).
+local function unindex(t)
+  if t.state == 'queued' then
+    redis.call('ZREM', readyKey[t.capability], t.id)
+  elseif t.state == 'delayed' then
+    redis.call('ZREM', delayedKey[t.capability], t.id)
+  elseif t.state == 'leased' then
+    redis.call('ZREM', K.leases, t.id)
+    if t.agentId then redis.call('ZREM', agentKey[t.agentId], t.id) end
+  end
+end
+
+-- Moves an unindexed task to a terminal state.
+local function finish(t, state)
+  t.state = state
+  t.updatedAt = NOW
+  t.completedAt = NOW
+  t.leaseToken = nil
+  t.leaseDeadline = nil
+  redis.call('ZREM', K.deadlines, t.id)
+  local order = nextSeq()
+  redis.call('ZADD', K.terminal, order, t.id)
+  if state == 'dead' then redis.call('ZADD', K.dead, order, t.id) end
+  if state == 'timed_out' then
+    appendEvent('task.timed_out', cjson.encode({ taskId = t.id, capability = t.capability, agentId = t.agentId }))
+  end
+  signalTerminal(t)
+  return saveTask(t)
+end
+
+-- Returns an unindexed task to the queue after `delay` ms.
+local function requeue(t, delay)
+  t.leaseToken = nil
+  t.leaseDeadline = nil
+  t.state = delay > 0 and 'delayed' or 'queued'
+  t.availableAt = NOW + delay
+  t.updatedAt = NOW
+  enqueue(t)
+  return saveTask(t)
+end
+
+-- A lost run (unregister, eviction, lease expiry): attempts + 1, then back to the queue after
+-- `delay` (nil: the crash backoff) or, once the crash budget is spent, dead-lettered.
+local function crash(t, delay, reason, released, crashBackoff)
+  unindex(t)
+  t.attempts = t.attempts + 1
+  if t.attempts >= t.maxAttempts then
+    finish(t, 'dead')
+    appendEvent('task.dead', cjson.encode({
+      taskId = t.id, capability = t.capability, attempts = t.attempts, agentId = t.agentId, reason = reason,
+    }))
+    released.dead[#released.dead + 1] = t.id
+  else
+    if delay == nil then
+      delay = backoff(t.attempts, crashBackoff[1], crashBackoff[2], crashBackoff[3])
+    end
+    requeue(t, delay)
+    released.requeued[#released.requeued + 1] = t.id
+  end
+end
+
+local function releasedReply(released)
+  local out = { 0, publishSignals(), #released.requeued }
+  for _, id in ipairs(released.requeued) do out[#out + 1] = id end
+  for _, id in ipairs(released.dead) do out[#out + 1] = id end
+  return out
+end
+
+-- Delayed tasks of the declared capabilities that are due become queued, oldest due first.
+local function promoteDue(limit)
+  local due = {}
+  for _, cap in ipairs(declaredCaps) do
+    local ids = redis.call('ZRANGEBYSCORE', delayedKey[cap], '-inf', ms(NOW), 'LIMIT', 0, limit)
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', delayedKey[cap], id)
+      local t = loadTask(id)
+      if t and t.state == 'delayed' then due[#due + 1] = t end
+    end
+  end
+  table.sort(due, function(a, b)
+    if a.availableAt ~= b.availableAt then return a.availableAt < b.availableAt end
+    return a.seq < b.seq
+  end)
+  local promoted = {}
+  for _, t in ipairs(due) do
+    t.state = 'queued'
+    t.updatedAt = NOW
+    enqueue(t)
+    saveTask(t)
+    promoted[#promoted + 1] = t.id
+  end
+  return promoted
+end

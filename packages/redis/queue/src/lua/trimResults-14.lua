@@ -1,0 +1,51 @@
+--[[
+  Leader only: removes terminal tasks, oldest completion first, while they are past the
+  retention time or more than `maxTerminal` are kept. Their idempotency keys are released
+  and a batch is forgotten once all its tasks are gone.
+
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); nothing to declare.
+  ARGV[A]         resultTtlMs
+  ARGV[A+1]       maxTerminalTasks
+  ARGV[A+2]       most tasks to look at in this call
+
+  Reply: {0, "", removed, more (1 when the call stopped at its limit)} | {E_STALE_FENCE}
+]]
+--@include "queue"
+if not fenceHolds() then return { E_STALE_FENCE } end
+local ttl, keep, limit = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
+local total = redis.call('ZCARD', K.terminal)
+local entries = redis.call('ZRANGE', K.terminal, 0, limit - 1)
+local removed, looked = 0, 0
+for i, id in ipairs(entries) do
+  local t = loadTask(id)
+  local live = total - (i - 1)
+  if t and t.completedAt + ttl > NOW and live <= keep then break end
+  looked = i
+  redis.call('ZREM', K.terminal, id)
+  redis.call('ZREM', K.dead, id)
+  if t then
+    redis.call('HDEL', K.tasks, id)
+    redis.call('HDEL', K.payloads, id)
+    redis.call('HDEL', K.results, id)
+    if t.idempotencyKey and redis.call('HGET', K.idempotency, t.idempotencyKey) == id then
+      redis.call('HDEL', K.idempotency, t.idempotencyKey)
+    end
+    if t.batchId then
+      local batch = redis.call('HGET', K.batches, t.batchId)
+      if batch then
+        local empty = true
+        for _, other in ipairs(cjson.decode(batch).taskIds or {}) do
+          if redis.call('HEXISTS', K.tasks, other) == 1 then
+            empty = false
+            break
+          end
+        end
+        if empty then redis.call('HDEL', K.batches, t.batchId) end
+      end
+    end
+    removed = removed + 1
+  end
+end
+local more = 0
+if looked == limit then more = 1 end
+return { 0, '', removed, more }

@@ -1,0 +1,576 @@
+/**
+ * {@link TaskQueue} on Redis. Every state change is one Lua script (see `lua/`), so several
+ * hubs can share one queue: one sorted set of ready tasks per capability scored by priority
+ * then sequence, one of delayed tasks per capability scored by due time, leases in a sorted
+ * set by deadline, a sorted set of leased tasks per agent, records in one hash. Time comes
+ * from Redis `TIME`; wake-ups go out over pub/sub from the same scripts.
+ */
+import {
+  type BatchView,
+  DEFAULT_QUEUE_OPTIONS,
+  InternalError,
+  isTerminal,
+  type LeaderFence,
+  type LeasedTask,
+  type LeaseRef,
+  newId,
+  newToken,
+  PRIORITY_MAX,
+  PRIORITY_MIN,
+  type Progress,
+  type QueueOptions,
+  type QueueSignal,
+  type ReleasedTasks,
+  type SubmitTask,
+  type TaskOutcome,
+  type TaskQueue,
+  type TaskState,
+  type TaskSubmission,
+  type TaskView,
+  ValidationError,
+} from '@mcpmas/core';
+import {
+  type Connection,
+  checkNamespace,
+  closeClient,
+  connectionError,
+  openConnection,
+  type RedisConnectionOptions,
+} from './connection.js';
+import { ScriptCode, scriptError } from './errors.js';
+import { commonKeys, type QueueKeys, queueKeys } from './keys.js';
+import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';
+
+const scripts = {
+  submit: loadScript('submitTask-14'),
+  submitBatch: loadScript('submitBatch-14'),
+  lease: loadScript('leaseTasks-14'),
+  progress: loadScript('progressTask-14'),
+  complete: loadScript('completeTask-14'),
+  cancel: loadScript('cancelTask-14'),
+  release: loadScript('releaseAgent-14'),
+  expireLeases: loadScript('expireLeases-14'),
+  promote: loadScript('promoteDelayed-14'),
+  expireDeadlines: loadScript('expireDeadlines-14'),
+  trim: loadScript('trimResults-14'),
+  readTasks: loadScript('readTasks-3'),
+  readDeadLetters: loadScript('readDeadLetters-4'),
+  readBatch: loadScript('readBatch-2'),
+};
+
+/** Options of {@link RedisTaskQueue}. */
+export interface RedisQueueOptions extends RedisConnectionOptions, Partial<QueueOptions> {
+  /**
+   * Approximate length cap of the event stream the queue appends `task.dead` and
+   * `task.timed_out` to (the outbox); 0 appends no events.
+   * @default 10000
+   */
+  maxEvents?: number;
+  /**
+   * Most tasks one leader-duty script handles before yielding, so a large backlog never
+   * blocks Redis for long; the method calls it again until the backlog is done.
+   * @default 1000
+   */
+  sweepLimit?: number;
+  /** Random source for backoff jitter seeds. @default Math.random */
+  random?: () => number;
+}
+
+/** Which capability, agent and fence keys a script call declares. */
+interface Declared {
+  caps?: Iterable<string>;
+  agents?: Iterable<string>;
+  fence?: LeaderFence | undefined;
+}
+
+/** A record as the scripts store it: user JSON is kept as strings. */
+interface StoredTask extends Omit<TaskView, 'payload' | 'result' | 'metadata' | 'error' | 'progress'> {
+  metadata: string;
+  error?: string;
+  progress?: string;
+  leaseToken?: string;
+  seq?: number;
+}
+
+/** The Redis task queue. */
+export class RedisTaskQueue implements TaskQueue {
+  /** The keys this queue uses. */
+  readonly keys: QueueKeys;
+  private readonly options: QueueOptions;
+  private readonly connection: Connection;
+  private readonly common: string[];
+  private readonly maxEvents: number;
+  private readonly sweepLimit: number;
+  private readonly random: () => number;
+  /** Tags this instance's pub/sub messages so it skips its own (it delivers those at once). */
+  private readonly origin = newToken();
+  private readonly listeners = new Set<(signal: QueueSignal) => void>();
+  private subscriber: RedisClient | undefined;
+  private subscribed: Promise<void> | undefined;
+  /** Capability of tasks this process saw, to declare their keys up front. */
+  private readonly capabilityOf = new BoundedMap<string, string>(50_000);
+  /** Capabilities each agent last leased from here, to declare on release. */
+  private readonly agentCapabilities = new BoundedMap<string, string[]>(10_000);
+  private readonly connectionName: string;
+  private closed = false;
+
+  constructor(options: RedisQueueOptions = {}) {
+    const { maxEvents, sweepLimit, random, redis, url, redisOptions, namespace, ...queueOptions } = options;
+    this.options = { ...DEFAULT_QUEUE_OPTIONS, ...stripUndefined(queueOptions) };
+    this.keys = queueKeys(checkNamespace(namespace ?? 'mcpmas'));
+    this.common = commonKeys(this.keys);
+    this.maxEvents = maxEvents ?? 10_000;
+    this.sweepLimit = sweepLimit ?? 1000;
+    this.random = random ?? Math.random;
+    this.connectionName = redisOptions?.connectionName ?? 'mcpmas:queue';
+    this.connection = openConnection(options, this.connectionName);
+  }
+
+  /** The Redis client this queue talks through. */
+  get client(): RedisClient {
+    return this.connection.client;
+  }
+
+  async submit(task: TaskSubmission): Promise<{ task: TaskView; created: boolean }> {
+    const args = this.taskArgs(task, newId('task'), task.batchId ?? '', '');
+    const reply = await this.exec(scripts.submit, { caps: [task.capability] }, args);
+    if (Number(reply[0]) < 0) throw scriptError(reply, {});
+    const created = reply[2] === 1;
+    const view = created
+      ? toView(reply[3] as string, args[12] as string, null)
+      : toView(reply[3] as string, reply[4] as string, reply[5] as string | null);
+    this.capabilityOf.set(view.id, view.capability);
+    return { task: view, created };
+  }
+
+  async submitBatch(batch: {
+    tasks: SubmitTask[];
+    batchId?: string;
+    metadata?: Record<string, unknown>;
+  }): Promise<{ batchId: string; created: boolean; tasks: Array<{ taskId: string; state: TaskState }> }> {
+    const batchId = batch.batchId ?? newId('batch');
+    const args: ScriptArg[] = [batchId, batch.tasks.length];
+    batch.tasks.forEach((task, i) => {
+      args.push(...this.taskArgs(task, newId('task'), batchId, `tasks.${i}.`));
+    });
+    const reply = await this.exec(scripts.submitBatch, { caps: batch.tasks.map((t) => t.capability) }, args);
+    if (Number(reply[0]) < 0) throw scriptError(reply, {});
+    return { batchId, created: reply[2] === 1, tasks: pairs(reply, 3) };
+  }
+
+  async getBatch(batchId: string): Promise<BatchView | null> {
+    const reply = (await this.run(scripts.readBatch, [this.keys.batches, this.keys.tasks], [batchId])) as [
+      number,
+      number,
+      ...string[],
+    ];
+    if (reply.length === 0) return null;
+    const tasks = pairs(reply, 2);
+    const counts: Record<string, number> = {};
+    for (const t of tasks) counts[t.state] = (counts[t.state] ?? 0) + 1;
+    const total = Number(reply[1]);
+    if (total > tasks.length) counts.expired = total - tasks.length;
+    return {
+      batchId,
+      createdAt: Number(reply[0]),
+      total,
+      counts,
+      done: tasks.every((t) => isTerminal(t.state)),
+      tasks,
+    };
+  }
+
+  async lease(request: { agentId: string; capabilities: string[]; max: number }): Promise<LeasedTask[]> {
+    const capabilities = [...new Set(request.capabilities)];
+    if (request.max < 1 || capabilities.length === 0) return [];
+    this.agentCapabilities.set(request.agentId, capabilities);
+    const reply = await this.exec(scripts.lease, { caps: capabilities, agents: [request.agentId] }, [
+      request.agentId,
+      Math.floor(request.max),
+      newToken(),
+    ]);
+    const out: LeasedTask[] = [];
+    for (let i = 3; i + 1 < reply.length; i += 2) {
+      const leased = toLeased(reply[i] as string, reply[i + 1] as string | null);
+      this.capabilityOf.set(leased.taskId, leased.capability);
+      out.push(leased);
+    }
+    return out;
+  }
+
+  async progress(ref: LeaseRef, progress?: Progress): Promise<{ taskId: string; leaseDeadline: number }> {
+    const reply = await this.exec(scripts.progress, {}, [
+      ref.taskId,
+      ref.agentId,
+      ref.leaseToken,
+      progress ? JSON.stringify(progress) : '',
+    ]);
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
+    return { taskId: ref.taskId, leaseDeadline: Number(reply[2]) };
+  }
+
+  async complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
+    const capability = this.capabilityOf.get(ref.taskId);
+    const succeeded = outcome.status === 'succeeded';
+    const hasResult = succeeded && outcome.result !== undefined;
+    const backoff = this.options.errorBackoff;
+    const reply = await this.exec(
+      scripts.complete,
+      { caps: capability ? [capability] : [], agents: [ref.agentId] },
+      [
+        ref.taskId,
+        ref.agentId,
+        ref.leaseToken,
+        outcome.status,
+        hasResult ? 1 : 0,
+        hasResult ? (JSON.stringify(outcome.result) ?? 'null') : '',
+        succeeded ? '' : JSON.stringify(outcome.error),
+        !succeeded && outcome.error.retryable ? 1 : 0,
+        backoff.baseMs,
+        backoff.maxMs,
+        backoff.jitter,
+      ],
+    );
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
+    const view = toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
+    if (isTerminal(view.state)) this.capabilityOf.delete(view.id);
+    return view;
+  }
+
+  async get(taskId: string): Promise<TaskView | null> {
+    const reply = (await this.run(
+      scripts.readTasks,
+      [this.keys.tasks, this.keys.payloads, this.keys.results],
+      [taskId],
+    )) as Array<string | null>;
+    return reply.length === 0 ? null : toView(reply[0]!, reply[1]!, reply[2] ?? null);
+  }
+
+  async cancel(taskId: string, reason?: string): Promise<TaskView> {
+    const capability = this.capabilityOf.get(taskId);
+    const reply = await this.exec(scripts.cancel, { caps: capability ? [capability] : [] }, [
+      taskId,
+      reason === undefined ? 0 : 1,
+      reason ?? '',
+    ]);
+    if (Number(reply[0]) < 0) throw scriptError(reply, { taskId });
+    this.capabilityOf.delete(taskId);
+    return toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
+  }
+
+  async leasedBy(agentId: string): Promise<string[]> {
+    try {
+      return await this.connection.client.zrange(this.keys.agentLeases(agentId), 0, -1);
+    } catch (error) {
+      throw connectionError(error);
+    }
+  }
+
+  async releaseAgent(
+    agentId: string,
+    reason: 'evicted' | 'unregistered',
+    fence?: LeaderFence,
+  ): Promise<ReleasedTasks> {
+    // As in memory: only an eviction is leader-only; an agent may always unregister itself.
+    const fenced = reason === 'evicted' ? fence : undefined;
+    const backoff = this.options.crashBackoff;
+    const reply = await this.exec(
+      scripts.release,
+      { caps: this.agentCapabilities.get(agentId) ?? [], agents: [agentId], fence: fenced },
+      [agentId, reason, backoff.baseMs, backoff.maxMs, backoff.jitter],
+    );
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fenced ? { fence: fenced } : {}) });
+    this.agentCapabilities.delete(agentId);
+    return released(reply);
+  }
+
+  async expireLeases(fence?: LeaderFence): Promise<ReleasedTasks> {
+    const total: ReleasedTasks = { requeued: [], dead: [] };
+    const backoff = this.options.crashBackoff;
+    for (;;) {
+      const reply = await this.exec(scripts.expireLeases, { fence }, [
+        backoff.baseMs,
+        backoff.maxMs,
+        backoff.jitter,
+        this.sweepLimit,
+      ]);
+      if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fence ? { fence } : {}) });
+      const batch = released(reply);
+      total.requeued.push(...batch.requeued);
+      total.dead.push(...batch.dead);
+      if (batch.requeued.length + batch.dead.length < this.sweepLimit) return total;
+    }
+  }
+
+  async promoteDelayed(fence?: LeaderFence): Promise<string[]> {
+    let capabilities: string[];
+    try {
+      capabilities = await this.connection.client.smembers(this.keys.capabilities);
+    } catch (error) {
+      throw connectionError(error);
+    }
+    const promoted: string[] = [];
+    for (;;) {
+      const reply = await this.exec(scripts.promote, { caps: capabilities, fence }, [this.sweepLimit]);
+      if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fence ? { fence } : {}) });
+      const ids = reply.slice(2).map(String);
+      promoted.push(...ids);
+      if (ids.length < this.sweepLimit) return promoted;
+    }
+  }
+
+  async expireDeadlines(fence?: LeaderFence): Promise<string[]> {
+    const expired: string[] = [];
+    for (;;) {
+      const reply = await this.exec(scripts.expireDeadlines, { fence }, [this.sweepLimit]);
+      if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fence ? { fence } : {}) });
+      const ids = reply.slice(2).map(String);
+      for (const id of ids) this.capabilityOf.delete(id);
+      expired.push(...ids);
+      if (ids.length < this.sweepLimit) return expired;
+    }
+  }
+
+  async trimResults(fence?: LeaderFence): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const reply = await this.exec(scripts.trim, { fence }, [
+        this.options.resultTtlMs,
+        this.options.maxTerminalTasks,
+        this.sweepLimit,
+      ]);
+      if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fence ? { fence } : {}) });
+      removed += Number(reply[2]);
+      if (reply[3] !== 1) return removed;
+    }
+  }
+
+  async deadLetters(limit = 100): Promise<TaskView[]> {
+    const reply = (await this.run(
+      scripts.readDeadLetters,
+      [this.keys.dead, this.keys.tasks, this.keys.payloads, this.keys.results],
+      [limit],
+    )) as Array<string | null>;
+    const out: TaskView[] = [];
+    for (let i = 0; i + 2 < reply.length; i += 3)
+      out.push(toView(reply[i]!, reply[i + 1]!, reply[i + 2] ?? null));
+    return out;
+  }
+
+  /**
+   * Wake-ups from every process sharing this namespace. Signals caused by this instance are
+   * delivered synchronously when its call completes; others arrive over a dedicated pub/sub
+   * connection, opened on the first subscription and re-subscribed by ioredis after a
+   * reconnect. A wake-up lost while disconnected costs a waiter at most its poll interval.
+   */
+  subscribe(listener: (signal: QueueSignal) => void): () => void {
+    this.listeners.add(listener);
+    this.ensureSubscriber();
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once the pub/sub connection is subscribed (immediately without subscribers). */
+  async ready(): Promise<void> {
+    await this.subscribed;
+  }
+
+  /** Closes the pub/sub connection, and the command connection if this queue opened it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    if (subscriber) subscriber.disconnect();
+    if (this.connection.owned) await closeClient(this.connection.client);
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private ensureSubscriber(): void {
+    if (this.subscriber || this.closed) return;
+    const client = this.connection.client;
+    const name = `${this.connectionName}:signals`;
+    const subscriber =
+      'nodes' in client
+        ? client.duplicate(undefined, { redisOptions: { connectionName: name } })
+        : client.duplicate({ connectionName: name });
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (_channel: string, message: string) => this.deliver(message, true));
+    this.subscriber = subscriber;
+    this.subscribed = subscriber.subscribe(this.keys.signals).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Delivers a signal message; `remote` messages from this very instance were delivered already. */
+  private deliver(message: string, remote = false): void {
+    let parsed: { o: string; s: QueueSignal[] };
+    try {
+      parsed = JSON.parse(message) as { o: string; s: QueueSignal[] };
+    } catch {
+      return;
+    }
+    if (remote && parsed.o === this.origin) return;
+    for (const signal of parsed.s) {
+      for (const listener of this.listeners) listener(signal);
+    }
+  }
+
+  /**
+   * Runs a state-changing script with the common KEYS/ARGV prologue. When the script replies
+   * that it needs keys of capabilities or agents that were not declared (it changed nothing),
+   * they are declared and the script runs again.
+   */
+  private async exec(script: LuaScript, declared: Declared, args: readonly ScriptArg[]): Promise<unknown[]> {
+    const caps = new Set(declared.caps ?? []);
+    const agents = new Set(declared.agents ?? []);
+    const fence = declared.fence;
+    for (let round = 0; round < 5; round++) {
+      const keys = [...this.common];
+      for (const cap of caps) keys.push(this.keys.ready(cap), this.keys.delayed(cap));
+      for (const agentId of agents) keys.push(this.keys.agentLeases(agentId));
+      const argv: ScriptArg[] = [
+        this.keys.signals,
+        this.origin,
+        fence?.hubId ?? '',
+        fence ? String(fence.epoch) : '',
+        this.maxEvents,
+        Math.floor(this.random() * 2_147_483_647),
+        caps.size,
+        ...caps,
+        agents.size,
+        ...agents,
+        ...args,
+      ];
+      const reply = (await this.run(script, keys, argv)) as unknown[];
+      if (reply[0] === ScriptCode.NeedKeys) {
+        const nCaps = Number(reply[1]);
+        for (const cap of reply.slice(2, 2 + nCaps)) caps.add(String(cap));
+        for (const agentId of reply.slice(2 + nCaps)) agents.add(String(agentId));
+        continue;
+      }
+      if (Number(reply[0]) >= 0 && typeof reply[1] === 'string' && reply[1] !== '') this.deliver(reply[1]);
+      return reply;
+    }
+    throw new InternalError(`${script.name} kept asking for more keys`);
+  }
+
+  private async run(script: LuaScript, keys: string[], args: ScriptArg[]): Promise<unknown> {
+    try {
+      return await script.run(this.connection.client, keys, args);
+    } catch (error) {
+      throw connectionError(error);
+    }
+  }
+
+  /** The 13 script arguments of one task (see `lua/includes/create.lua`), validated. */
+  private taskArgs(task: SubmitTask, id: string, batchId: string, path: string): ScriptArg[] {
+    const priority = task.priority ?? 0;
+    if (typeof task.capability !== 'string' || task.capability === '') {
+      throw invalid(`${path}capability`, 'must be a non-empty string');
+    }
+    if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
+      throw invalid(`${path}priority`, `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`);
+    }
+    const int = (field: string, value: number, min: number) => {
+      if (!Number.isInteger(value) || value < min)
+        throw invalid(`${path}${field}`, `must be an integer >= ${min}`);
+      return value;
+    };
+    return [
+      id,
+      task.capability,
+      priority,
+      int('maxAttempts', task.maxAttempts ?? this.options.defaultMaxAttempts, 1),
+      int('maxRetries', task.maxRetries ?? this.options.defaultMaxRetries, 0),
+      int('timeoutMs', task.timeoutMs ?? this.options.defaultTimeoutMs, 1),
+      int('delayMs', task.delayMs ?? 0, 0),
+      task.deadlineMs === undefined ? '' : int('deadlineMs', task.deadlineMs, 1),
+      task.idempotencyKey ?? '',
+      task.traceparent ?? '',
+      batchId,
+      JSON.stringify(task.metadata ?? {}),
+      JSON.stringify(task.payload ?? null) ?? 'null',
+    ];
+  }
+}
+
+function invalid(path: string, message: string): ValidationError {
+  return new ValidationError(`invalid task: ${path}: ${message}`, {
+    details: { issues: [{ path, message }] },
+  });
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  return text == null ? null : JSON.parse(text);
+}
+
+function toView(json: string, payload: string | null, result: string | null): TaskView {
+  const {
+    leaseToken: _token,
+    seq: _seq,
+    metadata,
+    error,
+    progress,
+    ...rest
+  } = JSON.parse(json) as StoredTask;
+  const view: TaskView = { ...rest, payload: parseJson(payload), metadata: JSON.parse(metadata) };
+  if (error) view.error = JSON.parse(error);
+  if (progress) view.progress = JSON.parse(progress);
+  if (result != null) view.result = JSON.parse(result);
+  return view;
+}
+
+function toLeased(json: string, payload: string | null): LeasedTask {
+  const r = JSON.parse(json) as StoredTask;
+  const leased: LeasedTask = {
+    taskId: r.id,
+    capability: r.capability,
+    payload: parseJson(payload),
+    priority: r.priority,
+    attempt: r.attempts + r.errorRetries + 1,
+    leaseToken: r.leaseToken!,
+    leaseDeadline: r.leaseDeadline!,
+    timeoutMs: r.timeoutMs,
+    metadata: JSON.parse(r.metadata),
+  };
+  if (r.traceparent) leased.traceparent = r.traceparent;
+  if (r.batchId) leased.batchId = r.batchId;
+  return leased;
+}
+
+function pairs(reply: readonly unknown[], from: number): Array<{ taskId: string; state: TaskState }> {
+  const out: Array<{ taskId: string; state: TaskState }> = [];
+  for (let i = from; i + 1 < reply.length; i += 2) {
+    out.push({ taskId: String(reply[i]), state: String(reply[i + 1]) as TaskState });
+  }
+  return out;
+}
+
+function released(reply: readonly unknown[]): ReleasedTasks {
+  const count = Number(reply[2]);
+  const ids = reply.slice(3).map(String);
+  return { requeued: ids.slice(0, count), dead: ids.slice(count) };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** A Map that forgets its oldest entries past `max`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override set(key: K, value: V): this {
+    if (this.has(key)) this.delete(key);
+    super.set(key, value);
+    if (this.size > this.max) {
+      const oldest = this.keys().next();
+      if (!oldest.done) this.delete(oldest.value);
+    }
+    return this;
+  }
+}

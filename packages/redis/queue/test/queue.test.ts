@@ -1,0 +1,283 @@
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import { ConflictError, createDispatcher, MemoryRegistry, type QueueSignal } from '@mcpmas/core';
+import { RedisLeaderElector } from '@mcpmas/leader-election';
+import { delay, eventually } from '@mcpmas/testkit';
+import type { Redis } from 'ioredis';
+import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
+import {
+  adminClient,
+  describeRedis,
+  dropNamespace,
+  freshNamespace,
+  killConnection,
+  REDIS_URL,
+} from './helpers.js';
+
+const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
+
+describeRedis('RedisTaskQueue', () => {
+  let admin: Redis;
+  let namespace: string;
+  const opened: Array<{ close(): Promise<void> }> = [];
+  /** A queue on its own connection, as another hub process would have. */
+  const hub = (name = 'hub') => {
+    const queue = new RedisTaskQueue({
+      url: REDIS_URL,
+      namespace,
+      crashBackoff: noBackoff,
+      errorBackoff: noBackoff,
+      redisOptions: { connectionName: `${namespace}:${name}` },
+    });
+    opened.push(queue);
+    return queue;
+  };
+  beforeAll(() => {
+    admin = adminClient();
+  });
+  beforeEach(() => {
+    namespace = freshNamespace('queue');
+  });
+  afterEach(async () => {
+    for (const q of opened.splice(0)) await q.close();
+    await dropNamespace(admin, namespace);
+  });
+  afterAll(async () => {
+    await admin.quit();
+  });
+
+  it('never hands one task to two of 20 concurrent leasers on separate connections', async () => {
+    const producer = hub('producer');
+    const total = 300;
+    await producer.submitBatch({
+      tasks: Array.from({ length: total }, (_, i) => ({
+        capability: i % 2 ? 'a' : 'b',
+        payload: i,
+        priority: i % 5,
+      })),
+    });
+    const leasers = Array.from({ length: 20 }, (_, i) => hub(`leaser-${i}`));
+    const got = await Promise.all(
+      leasers.map(async (queue, i) => {
+        const mine: string[] = [];
+        for (;;) {
+          const tasks = await queue.lease({
+            agentId: `agent-${i}`,
+            capabilities: ['a', 'b'],
+            max: 1 + (i % 4),
+          });
+          if (tasks.length === 0) return mine;
+          mine.push(...tasks.map((t) => t.taskId));
+        }
+      }),
+    );
+    const all = got.flat();
+    expect(all).toHaveLength(total);
+    expect(new Set(all).size).toBe(total);
+  });
+
+  it('wakes a subscriber on another connection for work and results', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const seen: QueueSignal[] = [];
+    hubA.subscribe((s) => seen.push(s));
+    await hubA.ready();
+    const { task } = await hubB.submit({ capability: 'echo' });
+    await eventually(() => seen.some((s) => s.type === 'available' && s.capability === 'echo'), 2000, 5);
+    const [leased] = await hubB.lease({ agentId: 'x', capabilities: ['echo'], max: 1 });
+    await hubB.complete(
+      { taskId: task.id, agentId: 'x', leaseToken: leased!.leaseToken },
+      { status: 'succeeded' },
+    );
+    await eventually(
+      () => seen.some((s) => s.type === 'terminal' && s.taskId === task.id && s.agentId === 'x'),
+      2000,
+      5,
+    );
+    // Each signal arrives once, even though hub A also hears its own pub/sub messages.
+    const own: QueueSignal[] = [];
+    hubB.subscribe((s) => own.push(s));
+    await hubB.ready();
+    await hubB.submit({ capability: 'solo' });
+    await delay(100);
+    expect(own.filter((s) => s.type === 'available' && s.capability === 'solo')).toHaveLength(1);
+  });
+
+  it('a long-poll on hub B returns promptly when hub A submits', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const registry = new MemoryRegistry();
+    const dispatcher = createDispatcher({ registry, queue: hubB, pollFallbackMs: 60_000 });
+    const ctx = { protocol: 'test' };
+    try {
+      await hubB.ready();
+      await dispatcher.call(
+        'agent.register',
+        { agentId: 'w', name: 'w', skills: [{ id: 'echo', name: 'E' }] },
+        ctx,
+      );
+      const waiting = dispatcher.call('task.next', { agentId: 'w', waitMs: 10_000 }, ctx);
+      await delay(50);
+      const t0 = Date.now();
+      const { task } = await hubA.submit({ capability: 'echo', payload: 'cross-hub' });
+      const got = await waiting;
+      expect(got.tasks.map((t) => t.taskId)).toEqual([task.id]);
+      // Far below the poll fallback: the pub/sub wake-up did it.
+      expect(Date.now() - t0).toBeLessThan(500);
+    } finally {
+      dispatcher.close();
+    }
+  });
+
+  it('finishes work leased through another hub (keys it never saw are discovered)', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const { task: retried } = await hubA.submit({ capability: 'cap-1', maxRetries: 1 });
+    const { task: cancelled } = await hubA.submit({ capability: 'cap-2' });
+    const { task: released } = await hubA.submit({ capability: 'cap-3' });
+    const [l1] = await hubA.lease({ agentId: 'ag', capabilities: ['cap-1'], max: 1 });
+    await hubA.lease({ agentId: 'ag', capabilities: ['cap-2'], max: 1 });
+    await hubA.lease({ agentId: 'ag2', capabilities: ['cap-3'], max: 1 });
+    const view = await hubB.complete(
+      { taskId: retried.id, agentId: 'ag', leaseToken: l1!.leaseToken },
+      { status: 'failed', error: { message: 'flaky', retryable: true } },
+    );
+    expect(view).toMatchObject({ state: 'queued', errorRetries: 1 });
+    expect((await hubB.cancel(cancelled.id)).state).toBe('cancelled');
+    expect(await hubA.leasedBy('ag')).toEqual([]);
+    expect(await hubB.releaseAgent('ag2', 'unregistered')).toEqual({ requeued: [released.id], dead: [] });
+    const again = await hubB.lease({ agentId: 'z', capabilities: ['cap-1', 'cap-3'], max: 5 });
+    expect(again.map((t) => t.taskId).sort()).toEqual([retried.id, released.id].sort());
+  });
+
+  it('refuses leader-only writes with a stale fence and changes nothing', async () => {
+    const queue = hub();
+    const outbox = new RedisOutbox({ redis: queue.client, namespace });
+    const elector = new RedisLeaderElector('hub-a', {
+      redis: admin,
+      namespace,
+      ttlMs: 5000,
+      renewIntervalMs: 1000,
+    });
+    await elector.start();
+    const old = elector.fence()!;
+    const { task } = await queue.submit({ capability: 'echo', timeoutMs: 100 });
+    await queue.lease({ agentId: 'slow', capabilities: ['echo'], max: 1 });
+    await delay(150);
+    // A new leadership begins; the old epoch must be refused everywhere.
+    await elector.stop();
+    await elector.start();
+    const current = elector.fence()!;
+    expect(current.epoch).toBeGreaterThan(old.epoch);
+    await expect(queue.expireLeases(old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(queue.releaseAgent('slow', 'evicted', old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(queue.promoteDelayed(old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(queue.expireDeadlines(old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(queue.trimResults(old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(outbox.append('leader.changed', {}, old)).rejects.toBeInstanceOf(ConflictError);
+    await expect(queue.expireLeases({ hubId: 'hub-b', epoch: current.epoch })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(await queue.get(task.id)).toMatchObject({ state: 'leased', agentId: 'slow' });
+    expect(await queue.expireLeases(current)).toEqual({ requeued: [task.id], dead: [] });
+    await elector.stop();
+  });
+
+  it('reloads its scripts after SCRIPT FLUSH', async () => {
+    const queue = hub();
+    await queue.submit({ capability: 'echo', payload: 1 });
+    await admin.script('FLUSH');
+    const { task } = await queue.submit({ capability: 'echo', payload: 2 });
+    expect(task.state).toBe('queued');
+    expect(await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 5 })).toHaveLength(2);
+  });
+
+  it('recovers from killed command and subscriber connections, and wakes again', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const seen: QueueSignal[] = [];
+    hubA.subscribe((s) => seen.push(s));
+    await hubA.ready();
+    expect(await killConnection(admin, `${namespace}:a`)).toBe(1);
+    expect(await killConnection(admin, `${namespace}:a:signals`)).toBe(1);
+    // Commands retry through the reconnect.
+    const { task } = await hubA.submit({ capability: 'echo' });
+    expect(task.state).toBe('queued');
+    // The subscriber re-subscribes by itself; a submit on hub B reaches hub A again.
+    await eventually(
+      async () => {
+        await hubB.submit({ capability: 'after-kill' });
+        return seen.some((s) => s.type === 'available' && s.capability === 'after-kill');
+      },
+      5000,
+      100,
+    );
+  });
+
+  it('takes every time from the Redis clock, whatever the local clock says', async () => {
+    const queue = hub();
+    const realNow = Date.now;
+    Date.now = () => realNow() - 15 * 60_000;
+    try {
+      const { task } = await queue.submit({ capability: 'echo', delayMs: 100, deadlineMs: 60_000 });
+      expect(Math.abs(task.createdAt - realNow())).toBeLessThan(5000);
+      await delay(150);
+      const [leased] = await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 1 });
+      expect(leased?.taskId).toBe(task.id);
+      expect(leased!.leaseDeadline - realNow()).toBeGreaterThan(25_000);
+      expect(await queue.expireDeadlines()).toEqual([]);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('keeps every key under the namespace hash tag', async () => {
+    const queue = hub();
+    await queue.submit({ capability: 'echo', idempotencyKey: 'k', deadlineMs: 10_000 });
+    await queue.submitBatch({ tasks: [{ capability: 'x', delayMs: 1000 }], batchId: 'b1' });
+    await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 1 });
+    const keys = await admin.keys(`*${namespace}*`);
+    expect(keys.length).toBeGreaterThan(8);
+    for (const key of keys) expect(key.startsWith(`{${namespace}}:`)).toBe(true);
+  });
+
+  it('validates what it stores', async () => {
+    const queue = hub();
+    await expect(queue.submit({ capability: 'echo', priority: 5000 })).rejects.toThrow(/priority/);
+    await expect(
+      queue.submitBatch({ tasks: [{ capability: 'echo' }, { capability: 'echo', maxAttempts: 0 }] }),
+    ).rejects.toThrow(/tasks\.1\.maxAttempts/);
+    expect(await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 5 })).toEqual([]);
+  });
+});
+
+describeRedis('createRedisBackend', () => {
+  it('bundles registry, queue, outbox and electors on one connection and cleans up', async () => {
+    const namespace = freshNamespace('backend');
+    const admin = adminClient();
+    const backend = createRedisBackend({
+      url: REDIS_URL,
+      namespace,
+      elector: { ttlMs: 1000, renewIntervalMs: 200 },
+    });
+    try {
+      expect(backend.kind).toBe('redis');
+      const elector = backend.createElector('hub-1');
+      await elector.start();
+      expect(elector.isLeader()).toBe(true);
+      await backend.registry.register({ id: 'a1', name: 'A', skills: [{ id: 'echo', name: 'E' }] });
+      const { task } = await backend.queue.submit({ capability: 'echo' });
+      const [leased] = await backend.queue.lease({ agentId: 'a1', capabilities: ['echo'], max: 1 });
+      const released = await backend.queue.releaseAgent('a1', 'evicted', elector.fence()!);
+      expect(released.requeued).toEqual([task.id]);
+      expect(leased?.taskId).toBe(task.id);
+      expect(await backend.registry.evict('a1', 0, released, elector.fence()!)).toBe(true);
+      const events = await backend.outbox.read('test', 10);
+      expect(events.map((e) => e.type)).toEqual(['agent.registered', 'agent.evicted']);
+      expect(events[1]!.data).toMatchObject({ agentId: 'a1', requeued: [task.id], dead: [] });
+    } finally {
+      await backend.close();
+      await dropNamespace(admin, namespace);
+      await admin.quit();
+    }
+  });
+});
