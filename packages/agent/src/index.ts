@@ -12,3 +12,5 @@ export {
   TaskFailure,
   type TaskHandler,
 } from './agent.js';
+export { type FailoverOptions, FailoverTransport } from './failover.js';
+export * from './handlers/index.js';

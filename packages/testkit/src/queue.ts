@@ -285,7 +285,7 @@ export function queueSuite(name: string, factory: QueueFactory): void {
           status: 'failed',
           error: { message: 'flaky', retryable: true },
         });
-        expect(retried).toMatchObject({ state: 'queued', errorRetries: 1, attempts: 0 });
+        expect(retried).toMatchObject({ id: task.id, state: 'queued', errorRetries: 1, attempts: 0 });
         const second = (await leaseOne(queue))!;
         expect(second.attempt).toBe(2);
         const failed = await queue.complete(ref(second), {

@@ -3,6 +3,7 @@
  * decodes the HTTP request, calls `dispatcher.dispatch` and encodes the reply — nothing else.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import {
   type CallContext,
@@ -84,6 +85,8 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = {}): Express {
   const app = express();
   const shutdown = options.signal;
+  // One listener per request in flight, each removed when its response closes.
+  if (shutdown) setMaxListeners(0, shutdown);
   app.disable('x-powered-by');
   app.set('etag', false);
   // Flat `name=value` pairs only: `a[b]=1` stays an (unknown) parameter named `a[b]`.

@@ -2,6 +2,7 @@
  * {@link HttpTransport}: the HTTP client face of the adapter, an `AgentCommInterface` over an
  * undici connection pool that speaks the route table.
  */
+import { setMaxListeners } from 'node:events';
 import {
   type AgentCommInterface,
   ConfigError,
@@ -184,6 +185,8 @@ export class HttpTransport implements AgentCommInterface {
   private open(): void {
     if (this.pool) return;
     this.stopping = new AbortController();
+    // One listener per call in flight, each removed when its call settles: no leak, no limit.
+    setMaxListeners(0, this.stopping.signal);
     this.pool = new Pool(this.origin, {
       ...(this.options.connections !== undefined ? { connections: this.options.connections } : {}),
     });

@@ -1,0 +1,71 @@
+/** The `mcpmas-hub` command, callable in-process: returns the exit code. */
+import { type HubConfig, hubConfigSpec, hubSettings } from './config.js';
+import { startHub } from './hub.js';
+import {
+  createLogger,
+  EXIT_CONFIG,
+  EXIT_FAILURE,
+  isConfigError,
+  printConfigError,
+  stopOnSignal,
+} from './runtime.js';
+import {
+  describeSource,
+  helpText,
+  type LoadedConfig,
+  parseCommandLine,
+  redact,
+  resolveConfig,
+} from './settings.js';
+
+/** Longest graceful shutdown before the process gives up and exits with 1. */
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs `mcpmas-hub` with these arguments until SIGTERM/SIGINT. Resolves with the exit code:
+ * 0 after `--help` or a clean stop, 2 for a configuration error, 1 for a failure.
+ */
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<number> {
+  let loaded: LoadedConfig<HubConfig>;
+  try {
+    const commandLine = parseCommandLine(hubSettings, argv);
+    if (commandLine.help) {
+      process.stdout.write(`${helpText(hubConfigSpec)}\n`);
+      return 0;
+    }
+    loaded = resolveConfig(hubConfigSpec, commandLine, env, cwd);
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    printConfigError(error, (line) => process.stderr.write(`${line}\n`));
+    return EXIT_CONFIG;
+  }
+
+  const { config, sources, files } = loaded;
+  const logger = createLogger('mcpmas-hub', config.logLevel);
+  logger.info(
+    {
+      config: redact(hubSettings, config),
+      from: Object.fromEntries(
+        Object.entries(sources)
+          .filter(([, source]) => source.kind !== 'default')
+          .map(([key, source]) => [key, describeSource(source)]),
+      ),
+      ...files,
+    },
+    'configuration loaded',
+  );
+  let running: Awaited<ReturnType<typeof startHub>>;
+  try {
+    running = await startHub(config, { logger });
+  } catch (error) {
+    logger.fatal({ err: error }, 'hub failed to start');
+    return isConfigError(error) ? EXIT_CONFIG : EXIT_FAILURE;
+  }
+  const code = await stopOnSignal(() => running.stop(), logger, SHUTDOWN_TIMEOUT_MS);
+  logger.info({ code }, 'hub exited');
+  return code;
+}

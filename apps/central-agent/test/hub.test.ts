@@ -1,0 +1,85 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHttpClient } from '@mcpmas/adapter-http';
+import { verifyWebhookSignature } from '@mcpmas/notifier-webhook';
+import { pino } from 'pino';
+import { loadHubConfig, startHub } from '../src/index.js';
+
+// In-process: startHub composes what a configuration names, exactly as the CLI does.
+const quiet = pino({ level: 'silent' });
+let hooks: Server;
+let hookUrl: string;
+const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+
+beforeAll(async () => {
+  hooks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString('utf8');
+    });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+  hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/events`;
+});
+
+afterAll(async () => {
+  hooks.closeAllConnections();
+  await new Promise((resolve) => hooks.close(resolve));
+});
+
+describe('startHub', () => {
+  it('serves HTTP with the configured keys and delivers events to the configured notifiers', async () => {
+    const notifiers = JSON.stringify([
+      { type: 'webhook', name: 'test-hook', url: hookUrl, secret: 'hook-secret' },
+    ]);
+    const { config } = loadHubConfig(
+      ['--port', '0', '--sweep-interval-ms', '50'],
+      { MCPMAS_API_KEYS: 'ops:ops-secret-123:admin', MCPMAS_NOTIFIERS: notifiers },
+      process.cwd(),
+    );
+    const running = await startHub(config, { logger: quiet });
+    const client = createHttpClient({ baseUrl: running.url, apiKey: 'ops-secret-123' });
+    try {
+      expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const anonymous = await fetch(`${running.url}/agent_status`);
+      expect(anonymous.status).toBe(401);
+      const { agentId } = await client.register({ name: 'notified', skills: [{ id: 'echo', name: 'Echo' }] });
+
+      const deadline = Date.now() + 10_000;
+      while (!received.some((r) => r.body.includes(agentId)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const hook = received.find((r) => r.body.includes(agentId));
+      expect(hook).toBeDefined();
+      expect(JSON.parse(hook!.body)).toMatchObject({ type: 'agent.registered' });
+      const header = (name: string) => String(hook!.headers[name]);
+      expect(
+        verifyWebhookSignature({
+          secret: 'hook-secret',
+          body: hook!.body,
+          timestamp: header('x-mcpmas-timestamp'),
+          signature: header('x-mcpmas-signature'),
+        }),
+      ).toBe(true);
+      const health = (await (await fetch(`${running.url}/healthz`)).json()) as { notifications: unknown[] };
+      expect(health.notifications).toEqual([expect.objectContaining({ channel: 'test-hook' })]);
+    } finally {
+      await client.transport.stop();
+      await running.stop();
+    }
+  });
+
+  it('stops cleanly twice and refuses a busy port with a ConfigError', async () => {
+    const { config } = loadHubConfig(['--port', '0'], {}, process.cwd());
+    const first = await startHub(config, { logger: quiet });
+    const port = Number(new URL(first.url).port);
+    await expect(startHub({ ...config, port }, { logger: quiet })).rejects.toMatchObject({ code: 'CONFIG' });
+    await first.stop();
+    await first.stop();
+  });
+});

@@ -1,0 +1,77 @@
+/** The `mcpmas-agent` command, callable in-process: returns the exit code. */
+
+import { createAgent, handlerFor } from './agent.js';
+import { type AgentConfig, agentConfigSpec, agentSettings } from './config.js';
+import {
+  createLogger,
+  EXIT_CONFIG,
+  EXIT_FAILURE,
+  isConfigError,
+  printConfigError,
+  stopOnSignal,
+} from './runtime.js';
+import {
+  describeSource,
+  helpText,
+  type LoadedConfig,
+  parseCommandLine,
+  redact,
+  resolveConfig,
+} from './settings.js';
+
+/**
+ * Runs `mcpmas-agent` with these arguments until SIGTERM/SIGINT. Resolves with the exit
+ * code: 0 after `--help` or a clean stop, 2 for a configuration error, 1 for a failure.
+ */
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<number> {
+  let loaded: LoadedConfig<AgentConfig>;
+  try {
+    const commandLine = parseCommandLine(agentSettings, argv);
+    if (commandLine.help) {
+      process.stdout.write(`${helpText(agentConfigSpec)}\n`);
+      return 0;
+    }
+    loaded = resolveConfig(agentConfigSpec, commandLine, env, cwd);
+    // Handler options are checked before connecting, so a bad one is a config error too.
+    handlerFor(loaded.config);
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    printConfigError(error, (line) => process.stderr.write(`${line}\n`));
+    return EXIT_CONFIG;
+  }
+
+  const { config, sources, files } = loaded;
+  const logger = createLogger('mcpmas-agent', config.logLevel);
+  logger.info(
+    {
+      config: redact(agentSettings, config),
+      from: Object.fromEntries(
+        Object.entries(sources)
+          .filter(([, source]) => source.kind !== 'default')
+          .map(([key, source]) => [key, describeSource(source)]),
+      ),
+      ...files,
+    },
+    'configuration loaded',
+  );
+
+  // Signals are watched before the first connection attempt: SIGTERM while the hub is still
+  // unreachable stops the retries and exits cleanly.
+  const agent = createAgent(config, logger);
+  const stopped = stopOnSignal(() => agent.stop(), logger, config.drainTimeoutMs + 10_000);
+  logger.info({ hubUrl: config.hubUrl }, 'connecting to hub');
+  try {
+    await agent.start();
+  } catch (error) {
+    logger.fatal({ err: error }, 'agent failed to start');
+    await agent.stop().catch(() => undefined);
+    return isConfigError(error) ? EXIT_CONFIG : EXIT_FAILURE;
+  }
+  const code = await stopped;
+  logger.info({ code }, 'agent exited');
+  return code;
+}
