@@ -1,7 +1,7 @@
 /**
  * Small shared helpers: ids, tokens, backoff, JSON size and an abortable sleep.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { TimeoutError } from './errors.js';
 import type { BackoffOptions } from './interfaces.js';
 
@@ -11,9 +11,9 @@ export function newId(prefix?: string): string {
   return prefix ? `${prefix}_${id}` : id;
 }
 
-/** An unguessable lease token. */
+/** An unguessable lease token (122 random bits; `randomUUID` draws from a pooled entropy cache). */
 export function newToken(): string {
-  return randomBytes(18).toString('base64url');
+  return randomUUID().replaceAll('-', '');
 }
 
 /** Default backoff: 1 s doubling to 60 s with 20 % jitter. */
@@ -49,7 +49,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Deep-copies JSON data so callers never share mutable state with a backend. */
+/**
+ * Deep-copies JSON data so callers never share mutable state with a backend. A plain
+ * recursive copy: several times faster than `structuredClone` on the small objects tasks
+ * carry, and JSON is all a task may hold (non-plain objects are copied as `structuredClone` would).
+ */
 export function cloneJson<T>(value: T): T {
-  return value === undefined ? value : structuredClone(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = cloneJson(value[i]);
+    return out as T;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return structuredClone(value);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) out[key] = cloneJson((value as Record<string, unknown>)[key]);
+  return out as T;
 }

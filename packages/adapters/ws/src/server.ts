@@ -303,6 +303,7 @@ class Connection {
   private alive = true;
   private drainTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private corked = false;
 
   constructor(
     readonly socket: WebSocket,
@@ -362,8 +363,26 @@ class Connection {
   /** Sends one frame (dropped once the socket is closing) and applies backpressure. */
   send(frame: ServerFrame): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.corkUntilNextTick();
     this.socket.send(JSON.stringify(frame));
     if (this.congested) this.holdUntilDrained();
+  }
+
+  /**
+   * Frames sent in the same tick (replies and pushes under load) leave in one write instead
+   * of one syscall each: the TCP socket is corked until the next tick. `ws` corks and uncorks
+   * around every frame; corks nest, so its frames are held until ours is released.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    const tcp = (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!tcp) return;
+    this.corked = true;
+    tcp.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      tcp.uncork();
+    });
   }
 
   /** Ends pushes and calls, closes with 1001, and terminates after `graceMs`. */
