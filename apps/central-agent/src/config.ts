@@ -2,19 +2,21 @@
  * `mcpmas-hub` configuration: the settings table (the one source of flags, variables,
  * `--help` and the README table) and the one zod schema that validates the merged result.
  */
-import { IdSchema, SCOPES } from '@mcpmas/core';
-import { z } from 'zod';
-import { NotifiersConfigSchema } from './notifiers.js';
+
+import { ROUTES } from '@mcpmas/adapter-http';
 import {
   type ConfigSpec,
   integer,
-  LOG_LEVELS,
   type LoadedConfig,
   loadConfig,
+  logLevelSetting,
   objectSchema,
   parseList,
   type SettingsTable,
-} from './settings.js';
+} from '@mcpmas/cli-config';
+import { IdSchema, SCOPES } from '@mcpmas/core';
+import { z } from 'zod';
+import { NotifiersConfigSchema } from './notifiers.js';
 
 const DAY_MS = 86_400_000;
 
@@ -64,18 +66,121 @@ export function parseApiKeys(text: string): unknown[] {
 
 const sizePattern = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i;
 
+/** `'512kb'`, `'1mb'` or `'1048576'` in bytes (1 kb = 1024 bytes, as express reads it). */
+export function sizeInBytes(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(text.trim());
+  if (!match) throw new Error(`not a size: ${text}`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.floor(Number(match[1]) * unit);
+}
+
+/** The protocols one hub process can serve. */
+export const HUB_PROTOCOLS = ['http', 'ws', 'grpc', 'mcp'] as const;
+/** @see HUB_PROTOCOLS */
+export type HubProtocol = (typeof HUB_PROTOCOLS)[number];
+
+/** First path segments of the REST API, which the MCP endpoint may not shadow. */
+const RESERVED_SEGMENTS = new Set([
+  ...Object.values(ROUTES).map((route) => route.path.split('/')[1]!),
+  'healthz',
+  'metrics',
+]);
+
+/** A URL path such as `/ws`. */
+function urlPath() {
+  return z
+    .string({ error: 'must be a path' })
+    .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'must be a URL path starting with "/", e.g. /ws')
+    .refine((path) => path !== '/', 'must not be "/"');
+}
+
+/** A file path (read when the hub starts). */
+function filePath() {
+  return z.string({ error: 'must be a file path' }).trim().min(1, 'must not be empty');
+}
+
 /** Every setting of `mcpmas-hub`. */
 export const hubSettings = {
   host: {
     kind: 'string',
     placeholder: '<address>',
     schema: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
-    description: 'Interface the HTTP server listens on; 0.0.0.0 or :: for all.',
+    description:
+      'Interface the servers listen on (HTTP, and WebSocket and gRPC unless set apart); 0.0.0.0 or :: for all.',
   },
   port: {
     kind: 'integer',
     schema: integer(0, 65_535).default(8080),
     description: 'HTTP port; 0 picks a free one (the "hub ready" log line shows the URL).',
+  },
+  protocols: {
+    kind: 'list',
+    placeholder: '<http,ws,grpc,mcp>',
+    schema: z
+      .array(z.enum(HUB_PROTOCOLS, { error: `must be one of ${HUB_PROTOCOLS.join(', ')}` }))
+      .min(1, 'must name at least one protocol')
+      .refine((list) => new Set(list).size === list.length, 'must not name a protocol twice')
+      .default([...HUB_PROTOCOLS]),
+    description:
+      'Protocols served, comma-separated: http (REST on port), ws (WebSocket at wsPath on the HTTP server, or on wsPort), grpc (on grpcPort), mcp (Streamable HTTP at mcpPath on the HTTP server).',
+  },
+  wsPath: {
+    kind: 'string',
+    placeholder: '<path>',
+    schema: urlPath().default('/ws'),
+    description: 'Path of the WebSocket endpoint (ws://<host>:<port><wsPath>).',
+  },
+  wsPort: {
+    kind: 'integer',
+    schema: integer(0, 65_535).optional(),
+    defaultText: '(none: on the HTTP server)',
+    description:
+      'Serve WebSocket on a port of its own instead of the HTTP server; 0 picks a free one. Required for ws without http.',
+  },
+  mcpPath: {
+    kind: 'string',
+    placeholder: '<path>',
+    schema: urlPath()
+      .refine((path) => !RESERVED_SEGMENTS.has(path.split('/')[1] ?? ''), {
+        message: `must not start with a path the REST API uses (/${[...RESERVED_SEGMENTS].join(', /')})`,
+      })
+      .default('/mcp'),
+    description: 'Path of the MCP Streamable HTTP endpoint on the HTTP server.',
+  },
+  grpcHost: {
+    kind: 'string',
+    placeholder: '<address>',
+    schema: z.string().trim().min(1, 'must not be empty').optional(),
+    defaultText: '(the host setting)',
+    description: 'Interface the gRPC server listens on.',
+  },
+  grpcPort: {
+    kind: 'integer',
+    schema: integer(0, 65_535).default(50_051),
+    description: 'gRPC port; 0 picks a free one.',
+  },
+  grpcTlsCert: {
+    kind: 'string',
+    placeholder: '<file.pem>',
+    schema: filePath().optional(),
+    defaultText: '(none: plaintext gRPC)',
+    description:
+      'gRPC TLS: PEM certificate chain file; with grpcTlsKey the gRPC server speaks TLS (grpcs://).',
+  },
+  grpcTlsKey: {
+    kind: 'string',
+    placeholder: '<file.pem>',
+    schema: filePath().optional(),
+    defaultText: '(none)',
+    description: 'gRPC TLS: PEM private key file of grpcTlsCert.',
+  },
+  grpcTlsCa: {
+    kind: 'string',
+    placeholder: '<file.pem>',
+    schema: filePath().optional(),
+    defaultText: '(none: no client certificates)',
+    description:
+      'gRPC TLS: PEM CA file; when set, clients must present a certificate it signed (mutual TLS).',
   },
   bodyLimit: {
     kind: 'string',
@@ -176,22 +281,47 @@ export const hubSettings = {
     defaultText: '<hostname>-<random>',
     description: 'Unique name of this hub process (logs, leader election).',
   },
-  logLevel: {
-    kind: 'string',
-    placeholder: `<${LOG_LEVELS.join('|')}>`,
-    schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-    description: 'Least severe log level written (JSON lines on stdout).',
-  },
+  logLevel: logLevelSetting(),
 } satisfies SettingsTable;
 
 /** The one schema of the hub's configuration. */
 export const HubConfigSchema = objectSchema(hubSettings).superRefine((config, ctx) => {
+  const issue = (key: keyof typeof hubSettings, message: string) =>
+    ctx.addIssue({ code: 'custom', path: [key], message });
   if (config.heartbeatTimeoutMs <= config.heartbeatIntervalMs) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['heartbeatTimeoutMs'],
-      message: `must be greater than heartbeatIntervalMs (${config.heartbeatIntervalMs})`,
-    });
+    issue('heartbeatTimeoutMs', `must be greater than heartbeatIntervalMs (${config.heartbeatIntervalMs})`);
+  }
+  const serves = new Set(config.protocols);
+  if (serves.has('mcp') && !serves.has('http')) {
+    issue('protocols', 'mcp is served on the HTTP server: add http, or remove mcp');
+  }
+  if (serves.has('ws') && !serves.has('http') && config.wsPort === undefined) {
+    issue(
+      'wsPort',
+      'is required when protocols has ws without http (WebSocket then needs a port of its own)',
+    );
+  }
+  // Two listeners on one port of one interface cannot both bind; 0 means a free port each.
+  const grpcHost = config.grpcHost ?? config.host;
+  if (serves.has('http') && serves.has('ws') && config.wsPort !== undefined && config.wsPort !== 0) {
+    if (config.wsPort === config.port) issue('wsPort', `must differ from port (${config.port})`);
+  }
+  if (serves.has('grpc') && config.grpcPort !== 0 && grpcHost === config.host) {
+    if (serves.has('http') && config.grpcPort === config.port) {
+      issue('grpcPort', `must differ from port (${config.port})`);
+    }
+    if (serves.has('ws') && config.grpcPort === config.wsPort) {
+      issue('grpcPort', `must differ from wsPort (${config.wsPort})`);
+    }
+  }
+  if ((config.grpcTlsCert === undefined) !== (config.grpcTlsKey === undefined)) {
+    issue(
+      config.grpcTlsCert === undefined ? 'grpcTlsCert' : 'grpcTlsKey',
+      'grpcTlsCert and grpcTlsKey go together: set both for TLS, or neither',
+    );
+  }
+  if (config.grpcTlsCa !== undefined && config.grpcTlsCert === undefined) {
+    issue('grpcTlsCa', 'needs grpcTlsCert and grpcTlsKey (mutual TLS is on top of TLS)');
   }
 });
 
@@ -202,7 +332,7 @@ export type HubConfig = z.output<typeof HubConfigSchema>;
 export const hubConfigSpec: ConfigSpec<HubConfig> = {
   command: 'mcpmas-hub',
   summary:
-    'Runs an mcpmas hub (central agent): the HTTP API for clients and model agents, the task queue and the agent registry. In memory by default; shared through Redis when redisUrl is set.',
+    'Runs an mcpmas hub (central agent): one process serving clients and model agents over HTTP/REST, WebSocket, gRPC and MCP, with the task queue and the agent registry. In memory by default; shared through Redis when redisUrl is set.',
   settings: hubSettings,
   schema: HubConfigSchema,
 };

@@ -4,17 +4,7 @@
  *
  * @packageDocumentation
  */
-export {
-  ApiKeySettingSchema,
-  type HubConfig,
-  HubConfigSchema,
-  hubConfigSpec,
-  hubSettings,
-  loadHubConfig,
-  parseApiKeys,
-} from './config.js';
-export { type RunningHub, type StartHubOptions, startHub } from './hub.js';
-export { main } from './main.js';
+
 export {
   type ConfigIssue,
   type ConfigSpec,
@@ -23,4 +13,19 @@ export {
   type LoadedConfig,
   type SettingSource,
   settingsMarkdown,
-} from './settings.js';
+} from '@mcpmas/cli-config';
+export {
+  ApiKeySettingSchema,
+  HUB_PROTOCOLS,
+  type HubConfig,
+  HubConfigSchema,
+  type HubProtocol,
+  hubConfigSpec,
+  hubSettings,
+  loadHubConfig,
+  parseApiKeys,
+  sizeInBytes,
+} from './config.js';
+export { type HubHttpAddress, HubHttpServer, type HubHttpServerOptions } from './http-server.js';
+export { type RunningHub, type StartHubOptions, startHub } from './hub.js';
+export { main } from './main.js';

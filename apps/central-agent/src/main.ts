@@ -1,22 +1,21 @@
 /** The `mcpmas-hub` command, callable in-process: returns the exit code. */
-import { type HubConfig, hubConfigSpec, hubSettings } from './config.js';
-import { startHub } from './hub.js';
+
 import {
   createLogger,
+  describeSource,
   EXIT_CONFIG,
   EXIT_FAILURE,
-  isConfigError,
-  printConfigError,
-  stopOnSignal,
-} from './runtime.js';
-import {
-  describeSource,
   helpText,
+  isConfigError,
   type LoadedConfig,
   parseCommandLine,
+  printConfigError,
   redact,
   resolveConfig,
-} from './settings.js';
+  stopOnSignal,
+} from '@mcpmas/cli-config';
+import { type HubConfig, hubConfigSpec, hubSettings } from './config.js';
+import { startHub } from './hub.js';
 
 /** Longest graceful shutdown before the process gives up and exits with 1. */
 const SHUTDOWN_TIMEOUT_MS = 30_000;

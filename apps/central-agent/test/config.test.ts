@@ -37,6 +37,10 @@ describe('loadHubConfig: sources and precedence', () => {
     expect(config).toEqual({
       host: '127.0.0.1',
       port: 8080,
+      protocols: ['http', 'ws', 'grpc', 'mcp'],
+      wsPath: '/ws',
+      mcpPath: '/mcp',
+      grpcPort: 50_051,
       bodyLimit: '1mb',
       apiKeys: [],
       notifiers: [],
@@ -135,6 +139,22 @@ describe('loadHubConfig: sources and precedence', () => {
     });
   });
 
+  it('serves a chosen set of protocols, WebSocket on a port of its own when asked', () => {
+    const { config } = loadHubConfig(
+      ['--protocols', 'ws, grpc', '--ws-port', '9001'],
+      { MCPMAS_GRPC_HOST: '0.0.0.0' },
+      dir,
+    );
+    expect(config).toMatchObject({ protocols: ['ws', 'grpc'], wsPort: 9001, grpcHost: '0.0.0.0' });
+    // Ports may coincide on different interfaces, and 0 always picks a free one.
+    expect(loadHubConfig(['--grpc-port', '8080', '--grpc-host', '10.0.0.1'], {}, dir).config.grpcPort).toBe(
+      8080,
+    );
+    expect(loadHubConfig(['--port', '0', '--grpc-port', '0', '--ws-port', '0'], {}, dir).config.wsPort).toBe(
+      0,
+    );
+  });
+
   it('ignores MCPMAS_* variables it does not know (they may belong to mcpmas-agent)', () => {
     expect(loadHubConfig([], { MCPMAS_HUB_URL: 'http://x' }, dir).config.port).toBe(8080);
   });
@@ -189,6 +209,24 @@ describe('loadHubConfig: bad values are refused, naming the setting and where it
     [['--result-ttl-ms', '1.5'], {}, 'resultTtlMs (--result-ttl-ms): must be an integer, got "1.5"'],
     [['--max-payload-bytes', '0'], {}, 'maxPayloadBytes (--max-payload-bytes): must be at least 1'],
     [['--namespace', 'has space'], {}, 'namespace (--namespace): must be 1-64 letters'],
+    [['--protocols', 'http,smtp'], {}, 'protocols (--protocols): [1]: must be one of http, ws, grpc, mcp'],
+    [['--protocols', 'http,http'], {}, 'protocols (--protocols): must not name a protocol twice'],
+    [['--protocols', 'grpc,mcp'], {}, 'protocols (--protocols): mcp is served on the HTTP server'],
+    [
+      ['--protocols', 'ws,grpc'],
+      {},
+      'wsPort (--ws-port / MCPMAS_WS_PORT): is required when protocols has ws without http',
+    ],
+    [['--ws-path', 'ws'], {}, 'wsPath (--ws-path): must be a URL path starting with "/"'],
+    [['--mcp-path', '/task/mcp'], {}, 'mcpPath (--mcp-path): must not start with a path the REST API uses'],
+    [['--grpc-port', '8080'], {}, 'grpcPort (--grpc-port): must differ from port (8080)'],
+    [['--ws-port', '8080'], {}, 'wsPort (--ws-port): must differ from port (8080)'],
+    [
+      ['--grpc-tls-cert', 'cert.pem'],
+      {},
+      'grpcTlsKey (--grpc-tls-key / MCPMAS_GRPC_TLS_KEY): grpcTlsCert and',
+    ],
+    [['--grpc-tls-ca', 'ca.pem'], {}, 'grpcTlsCa (--grpc-tls-ca): needs grpcTlsCert and grpcTlsKey'],
   ] as Array<[string[], Record<string, string>, string | undefined]>)('%j %j', (argv, env, expected) => {
     const message = errorOf(argv, env);
     if (expected) expect(message).toContain(expected);
@@ -214,7 +252,8 @@ describe('loadHubConfig: bad values are refused, naming the setting and where it
   });
 
   it('refuses unknown flags, with a suggestion', () => {
-    expect(errorOf(['--prot', '8080'])).toContain('unknown flag --prot (did you mean --port?)');
+    expect(errorOf(['--porr', '8080'])).toContain('unknown flag --porr (did you mean --port?)');
+    expect(errorOf(['--prot', 'http'])).toContain('unknown flag --prot (did you mean --protocols?)');
     expect(errorOf(['--frobnicate'])).toMatch(/^unknown flag --frobnicate$/);
   });
 
@@ -224,8 +263,8 @@ describe('loadHubConfig: bad values are refused, naming the setting and where it
   });
 
   it('refuses unknown config-file keys, with a suggestion', () => {
-    const file = writeConfig({ prot: 1, heartbeatIntervalMs: 1000 });
-    expect(errorOf(['--config', file])).toContain(`unknown setting "prot" in ${file} (did you mean "port"?)`);
+    const file = writeConfig({ porr: 1, heartbeatIntervalMs: 1000 });
+    expect(errorOf(['--config', file])).toContain(`unknown setting "porr" in ${file} (did you mean "port"?)`);
   });
 
   it('refuses a missing, unreadable or non-object config file', () => {
@@ -249,6 +288,15 @@ describe('--help', () => {
     const expected: Array<[string, string, string]> = [
       ['--host <address>', 'MCPMAS_HOST', 'default: 127.0.0.1'],
       ['--port <int>', 'MCPMAS_PORT', 'default: 8080'],
+      ['--protocols <http,ws,grpc,mcp>', 'MCPMAS_PROTOCOLS', 'default: http,ws,grpc,mcp'],
+      ['--ws-path <path>', 'MCPMAS_WS_PATH', 'default: /ws'],
+      ['--ws-port <int>', 'MCPMAS_WS_PORT', 'default: (none: on the HTTP server)'],
+      ['--mcp-path <path>', 'MCPMAS_MCP_PATH', 'default: /mcp'],
+      ['--grpc-host <address>', 'MCPMAS_GRPC_HOST', 'default: (the host setting)'],
+      ['--grpc-port <int>', 'MCPMAS_GRPC_PORT', 'default: 50051'],
+      ['--grpc-tls-cert <file.pem>', 'MCPMAS_GRPC_TLS_CERT', 'default: (none: plaintext gRPC)'],
+      ['--grpc-tls-key <file.pem>', 'MCPMAS_GRPC_TLS_KEY', 'default: (none)'],
+      ['--grpc-tls-ca <file.pem>', 'MCPMAS_GRPC_TLS_CA', 'default: (none: no client certificates)'],
       ['--body-limit <size>', 'MCPMAS_BODY_LIMIT', 'default: 1mb'],
       ['--api-keys', 'MCPMAS_API_KEYS', 'default: (none: no authentication)'],
       ['--heartbeat-interval-ms <int>', 'MCPMAS_HEARTBEAT_INTERVAL_MS', 'default: 5000'],

@@ -27,10 +27,10 @@ const LABELS = [
   'security-patch',
   'newsletter',
 ];
-const AGENTS = ['agent-alpha', 'agent-bravo', 'agent-charlie'];
+const PROTOCOLS = ['http', 'ws', 'grpc', 'mcp'];
 
 describe('pnpm demo', () => {
-  it('prints every task of the batch with its result and the agent that ran it, then exits 0', async () => {
+  it('submits tasks over all four protocols, runs them on one agent per protocol, prints who ran what, then exits 0', async () => {
     const demo = run(join(ROOT, 'examples/run-demo.ts'), [], { cwd: ROOT, argv0: [tsxCli] });
     const code = await exitOf(demo, 45_000);
     const output = demo.stdout.join('\n');
@@ -39,15 +39,27 @@ describe('pnpm demo', () => {
       stderr: '',
     });
 
-    const row = /^(\d+)\s+(\d+)\s+(\S+)\s+(urgent|high|normal|low)\s+echo: (.+?)\s+(agent-\w+)$/;
+    // The hub lists one URL per protocol.
+    expect(output).toMatch(/^ {2}http {2}http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(output).toMatch(/^ {2}ws {4}ws:\/\/127\.0\.0\.1:\d+\/ws$/m);
+    expect(output).toMatch(/^ {2}grpc {2}grpc:\/\/127\.0\.0\.1:\d+$/m);
+    expect(output).toMatch(/^ {2}mcp {3}http:\/\/127\.0\.0\.1:\d+\/mcp$/m);
+
+    const row =
+      /^(\d+)\s+(\d+)\s+(\S+)\s+(urgent|high|normal|low)\s+(http|ws|grpc|mcp)\s+(\w+)-agent over (\w+)\s+echo: (.+)$/;
     const rows = demo.stdout.map((line) => row.exec(line)).filter((m) => m !== null);
     expect(rows.map((m) => m[3]).sort()).toEqual([...LABELS].sort());
-    for (const m of rows) expect(AGENTS).toContain(m[6]);
     // Completion order is numbered 1..12, and every task was picked exactly once.
     expect(rows.map((m) => Number(m[1]))).toEqual(LABELS.map((_, i) => i + 1));
     expect(rows.map((m) => Number(m[2])).sort((a, b) => a - b)).toEqual(LABELS.map((_, i) => i + 1));
-    // All three agents took part.
-    expect(new Set(rows.map((m) => m[6])).size).toBe(3);
+    // Tasks were submitted over every protocol, three each.
+    for (const p of PROTOCOLS) expect(rows.filter((m) => m[5] === p)).toHaveLength(3);
+    // Each agent is named after its protocol and registered over it; all four took part.
+    for (const m of rows) expect(m[6]).toBe(m[7]);
+    expect(new Set(rows.map((m) => m[7]))).toEqual(new Set(PROTOCOLS));
+    // Urgent tasks are picked before anything else.
+    const urgentPicks = rows.filter((m) => m[4] === 'urgent').map((m) => Number(m[2]));
+    expect(urgentPicks.sort()).toEqual([1, 2]);
     expect(output).toContain('shut down cleanly');
   }, 60_000);
 });

@@ -1,7 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createGrpcClient } from '@mcpmas/adapter-grpc';
 import { createHttpClient } from '@mcpmas/adapter-http';
+import { createWsClient } from '@mcpmas/adapter-ws';
 import { verifyWebhookSignature } from '@mcpmas/notifier-webhook';
 import { pino } from 'pino';
 import { loadHubConfig, startHub } from '../src/index.js';
@@ -38,7 +44,7 @@ describe('startHub', () => {
       { type: 'webhook', name: 'test-hook', url: hookUrl, secret: 'hook-secret' },
     ]);
     const { config } = loadHubConfig(
-      ['--port', '0', '--sweep-interval-ms', '50'],
+      ['--port', '0', '--grpc-port', '0', '--sweep-interval-ms', '50'],
       { MCPMAS_API_KEYS: 'ops:ops-secret-123:admin', MCPMAS_NOTIFIERS: notifiers },
       process.cwd(),
     );
@@ -75,11 +81,89 @@ describe('startHub', () => {
   });
 
   it('stops cleanly twice and refuses a busy port with a ConfigError', async () => {
-    const { config } = loadHubConfig(['--port', '0'], {}, process.cwd());
+    const { config } = loadHubConfig(['--port', '0', '--grpc-port', '0'], {}, process.cwd());
     const first = await startHub(config, { logger: quiet });
     const port = Number(new URL(first.url).port);
     await expect(startHub({ ...config, port }, { logger: quiet })).rejects.toMatchObject({ code: 'CONFIG' });
     await first.stop();
     await first.stop();
+  });
+
+  it('serves gRPC over TLS from certificate files, and names a missing one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpmas-hub-tls-'));
+    try {
+      try {
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-days',
+            '1',
+            '-subj',
+            '/CN=localhost',
+            '-addext',
+            'subjectAltName=IP:127.0.0.1,DNS:localhost',
+            '-keyout',
+            join(dir, 'key.pem'),
+            '-out',
+            join(dir, 'cert.pem'),
+          ],
+          { stdio: 'ignore', timeout: 10_000 },
+        );
+      } catch {
+        console.warn('skipped: openssl is not available to make a test certificate');
+        return;
+      }
+      const argv = ['--port', '0', '--grpc-port', '0', '--grpc-tls-key', join(dir, 'key.pem')];
+      const missing = loadHubConfig([...argv, '--grpc-tls-cert', join(dir, 'nope.pem')], {}, dir).config;
+      await expect(startHub(missing, { logger: quiet })).rejects.toMatchObject({
+        code: 'CONFIG',
+        message: expect.stringContaining(`grpcTlsCert: cannot read ${join(dir, 'nope.pem')}: no such file`),
+      });
+      const { config } = loadHubConfig([...argv, '--grpc-tls-cert', join(dir, 'cert.pem')], {}, dir);
+      const running = await startHub(config, { logger: quiet });
+      try {
+        expect(running.urls.grpc).toMatch(/^grpcs:\/\/127\.0\.0\.1:\d+$/);
+        const client = await createGrpcClient({
+          address: running.urls.grpc!.slice('grpcs://'.length),
+          tls: { ca: readFileSync(join(dir, 'cert.pem')) },
+        });
+        try {
+          expect(await client.agentsStatus()).toMatchObject({ agents: [] });
+        } finally {
+          await client.transport.stop();
+        }
+      } finally {
+        await running.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves only the protocols asked for, WebSocket on a port of its own', async () => {
+    const { config } = loadHubConfig(
+      ['--protocols', 'ws,grpc', '--ws-port', '0', '--grpc-port', '0'],
+      {},
+      process.cwd(),
+    );
+    const running = await startHub(config, { logger: quiet });
+    try {
+      expect(Object.keys(running.urls).sort()).toEqual(['grpc', 'ws']);
+      expect(running.urls.ws).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/ws$/);
+      expect(running.url).toBe(running.urls.ws);
+      const client = await createWsClient({ url: running.urls.ws!, reconnect: false });
+      try {
+        expect(await client.agentsStatus()).toMatchObject({ agents: [] });
+      } finally {
+        await client.transport.stop();
+      }
+    } finally {
+      await running.stop();
+    }
   });
 });

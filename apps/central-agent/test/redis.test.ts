@@ -36,8 +36,8 @@ afterAll(async () => {
 (available ? describe : describe.skip)('mcpmas-hub with REDIS_URL', () => {
   it('two hubs share one queue: a task submitted on one runs on an agent of the other', async () => {
     const env = (hubId: string) => ({ REDIS_URL, MCPMAS_NAMESPACE: namespace, MCPMAS_HUB_ID: hubId });
-    const hubA = run(HUB_CLI, ['--port', '0'], { cwd, env: env('hub-a') });
-    const hubB = run(HUB_CLI, ['--port', '0'], { cwd, env: env('hub-b') });
+    const hubA = run(HUB_CLI, ['--port', '0', '--grpc-port', '0'], { cwd, env: env('hub-a') });
+    const hubB = run(HUB_CLI, ['--port', '0', '--grpc-port', '0'], { cwd, env: env('hub-b') });
     const [readyA, readyB] = await Promise.all([
       waitForLog(hubA, 'hub ready'),
       waitForLog(hubB, 'hub ready'),

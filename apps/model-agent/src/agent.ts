@@ -1,14 +1,15 @@
 /**
- * {@link startAgent}: composes an HTTP transport, a built-in handler and the agent runtime
- * from a configuration, and starts them.
+ * {@link startAgent}: composes the transport of the configured hub URLs (HTTP, WebSocket,
+ * gRPC or MCP; several in order of preference), a built-in handler and the agent runtime from
+ * a configuration, and starts them.
  */
 import { hostname } from 'node:os';
-import { HttpTransport } from '@mcpmas/adapter-http';
 import { createEchoHandler, createOpenAIChatHandler, ModelAgent, type TaskHandler } from '@mcpmas/agent';
+import { createLogger } from '@mcpmas/cli-config';
 import type { LeasedTask } from '@mcpmas/core';
 import type { Logger } from 'pino';
-import type { AgentConfig } from './config.js';
-import { createLogger } from './runtime.js';
+import { type AgentConfig, hubEndpoints } from './config.js';
+import { createHubTransport } from './endpoints.js';
 
 /** A started agent. */
 export interface RunningAgent {
@@ -44,11 +45,23 @@ export function handlerFor(config: AgentConfig): TaskHandler {
  * plus `start()`; the CLI uses it to watch signals before the first connection attempt.
  */
 export function createAgent(config: AgentConfig, logger: Logger): ModelAgent {
+  const endpoints = hubEndpoints(config);
+  let active = endpoints[0]!;
+  const transport = createHubTransport(endpoints, {
+    ...(config.apiKey ? { apiKey: config.apiKey } : {}),
+    ...(config.grpcTlsCa !== undefined ? { grpcTlsCa: config.grpcTlsCa } : {}),
+    requestTimeoutMs: config.requestTimeoutMs,
+    probeIntervalMs: config.failoverProbeMs,
+    onSwitch: (from, to, reason) => {
+      active = to;
+      logger.warn(
+        { from: from.url, to: to.url, fromProtocol: from.protocol, toProtocol: to.protocol, reason },
+        'hub endpoint switched',
+      );
+    },
+  });
   const agent = new ModelAgent({
-    transport: new HttpTransport({
-      baseUrl: config.hubUrl,
-      ...(config.apiKey ? { apiKey: config.apiKey } : {}),
-    }),
+    transport,
     name: config.name,
     skills: config.skills,
     ...(config.agentId ? { agentId: config.agentId } : {}),
@@ -75,7 +88,9 @@ export function createAgent(config: AgentConfig, logger: Logger): ModelAgent {
       {
         agentId,
         name: config.name,
-        hubUrl: config.hubUrl,
+        hubUrl: active.url,
+        protocol: active.protocol,
+        ...(endpoints.length > 1 ? { endpoints: endpoints.map((e) => e.url) } : {}),
         skills: config.skills.map((s) => s.id),
         handler: config.handler,
         concurrency: config.concurrency,

@@ -3,18 +3,19 @@
  * `--help` and the README table) and the one zod schema that validates the merged result.
  */
 import { hostname } from 'node:os';
-import { IdSchema, MAX_WAIT_MS, type Skill, SkillSchema } from '@mcpmas/core';
-import { z } from 'zod';
 import {
   type ConfigSpec,
   httpUrl,
   integer,
-  LOG_LEVELS,
   type LoadedConfig,
   loadConfig,
+  logLevelSetting,
   objectSchema,
   type SettingsTable,
-} from './settings.js';
+} from '@mcpmas/cli-config';
+import { IdSchema, MAX_WAIT_MS, type Skill, SkillSchema } from '@mcpmas/core';
+import { z } from 'zod';
+import { AGENT_PROTOCOLS, type HubEndpoint, parseHubUrl } from './endpoints.js';
 
 /** The built-in handlers an agent can run. */
 export const HANDLERS = ['echo', 'openai'] as const;
@@ -34,10 +35,45 @@ const SkillSettingSchema = z.union([IdSchema.transform((id): Skill => ({ id, nam
 /** Every setting of `mcpmas-agent`. */
 export const agentSettings = {
   hubUrl: {
+    kind: 'list',
+    placeholder: '<url,url,…>',
+    schema: z
+      .array(z.string({ error: 'must be a URL' }).trim().min(1, 'must not be empty'), {
+        error: 'must be a URL or a list of URLs',
+      })
+      .min(1, 'must name at least one hub URL')
+      .max(16, 'must name at most 16 hub URLs')
+      .default(['http://127.0.0.1:8080']),
+    description:
+      'Hub to connect to: http(s)://host:port (HTTP), ws(s)://host:port/ws (WebSocket), grpc(s)://host:port (gRPC), http(s)://host:port/mcp (MCP). Several, comma-separated, are used in order of preference: the agent fails over to the next when one is down, and back when it recovers.',
+  },
+  protocol: {
     kind: 'string',
-    placeholder: '<url>',
-    schema: httpUrl().default('http://127.0.0.1:8080'),
-    description: "Base URL of the hub's HTTP API.",
+    placeholder: `<auto|${AGENT_PROTOCOLS.join('|')}>`,
+    schema: z
+      .enum(['auto', ...AGENT_PROTOCOLS], { error: `must be one of auto, ${AGENT_PROTOCOLS.join(', ')}` })
+      .default('auto'),
+    description:
+      'Protocol of the hub URLs; auto reads it from each URL. Set mcp for an MCP endpoint at a path other than /mcp.',
+  },
+  requestTimeoutMs: {
+    kind: 'integer',
+    schema: integer(100, HOUR_MS).default(30_000),
+    description:
+      'Longest time one call to the hub may take, long-poll waits excepted; also how long a dead endpoint takes to be noticed.',
+  },
+  failoverProbeMs: {
+    kind: 'integer',
+    schema: integer(100, HOUR_MS).default(2000),
+    description: 'With several hub URLs: how often endpoints that are down are probed to move back to them.',
+  },
+  grpcTlsCa: {
+    kind: 'string',
+    placeholder: '<file.pem>',
+    schema: z.string().trim().min(1, 'must not be empty').optional(),
+    defaultText: '(the system roots)',
+    description:
+      'grpcs:// URLs: PEM file of the CA to trust (a private CA or a self-signed hub certificate).',
   },
   apiKey: {
     kind: 'string',
@@ -138,12 +174,7 @@ export const agentSettings = {
     defaultText: "(the server's)",
     description: 'openai handler: temperature (0-2) when a task names none.',
   },
-  logLevel: {
-    kind: 'string',
-    placeholder: `<${LOG_LEVELS.join('|')}>`,
-    schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-    description: 'Least severe log level written (JSON lines on stdout).',
-  },
+  logLevel: logLevelSetting(),
 } satisfies SettingsTable;
 
 /** The one schema of the agent's configuration; fills the derived defaults (name, skills). */
@@ -152,12 +183,25 @@ export const AgentConfigSchema = objectSchema(agentSettings)
     if (config.handler === 'openai' && config.openaiModel === undefined) {
       ctx.addIssue({ code: 'custom', path: ['openaiModel'], message: 'required when handler is openai' });
     }
+    config.hubUrl.forEach((url, i) => {
+      try {
+        parseHubUrl(url, config.protocol);
+      } catch (error) {
+        const path = config.hubUrl.length > 1 ? ['hubUrl', i] : ['hubUrl'];
+        ctx.addIssue({ code: 'custom', path, message: (error as Error).message });
+      }
+    });
   })
   .transform((config) => ({
     ...config,
     name: config.name ?? `mcpmas-agent@${hostname()}`,
     skills: config.skills ?? [{ id: DEFAULT_SKILL[config.handler], name: DEFAULT_SKILL[config.handler] }],
   }));
+
+/** The endpoints a validated configuration's `hubUrl` names, in order of preference. */
+export function hubEndpoints(config: Pick<AgentConfig, 'hubUrl' | 'protocol'>): HubEndpoint[] {
+  return config.hubUrl.map((url) => parseHubUrl(url, config.protocol));
+}
 
 /** A validated agent configuration. */
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
@@ -166,7 +210,7 @@ export type AgentConfig = z.output<typeof AgentConfigSchema>;
 export const agentConfigSpec: ConfigSpec<AgentConfig> = {
   command: 'mcpmas-agent',
   summary:
-    'Runs an mcpmas model agent: connects to a hub over HTTP, registers its skills, heartbeats, pulls tasks and runs them with the echo or the OpenAI-compatible chat handler. Stops gracefully on SIGTERM/SIGINT.',
+    'Runs an mcpmas model agent: connects to a hub over HTTP, WebSocket, gRPC or MCP (failing over between several hub URLs in order of preference), registers its skills, heartbeats, pulls tasks and runs them with the echo or the OpenAI-compatible chat handler. Stops gracefully on SIGTERM/SIGINT.',
   settings: agentSettings,
   schema: AgentConfigSchema,
 };

@@ -4,6 +4,16 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type ConfigIssue,
+  type ConfigSpec,
+  helpText,
+  LOG_LEVELS,
+  type LoadedConfig,
+  type SettingSource,
+  settingsMarkdown,
+} from '@mcpmas/cli-config';
 export { createAgent, handlerFor, type RunningAgent, type StartAgentOptions, startAgent } from './agent.js';
 export {
   type AgentConfig,
@@ -13,15 +23,20 @@ export {
   DEFAULT_SKILL,
   HANDLERS,
   type HandlerName,
+  hubEndpoints,
   loadAgentConfig,
 } from './config.js';
-export { main } from './main.js';
 export {
-  type ConfigIssue,
-  type ConfigSpec,
-  helpText,
-  LOG_LEVELS,
-  type LoadedConfig,
-  type SettingSource,
-  settingsMarkdown,
-} from './settings.js';
+  AGENT_PROTOCOLS,
+  type AgentProtocol,
+  ConnectLater,
+  createHubTransport,
+  createTransport,
+  DEFAULT_GRPC_URL_PORT,
+  type HubEndpoint,
+  type HubTransportOptions,
+  type ProtocolSetting,
+  parseHubUrl,
+  type TransportOptions,
+} from './endpoints.js';
+export { main } from './main.js';

@@ -1,23 +1,21 @@
 /** The `mcpmas-agent` command, callable in-process: returns the exit code. */
 
-import { createAgent, handlerFor } from './agent.js';
-import { type AgentConfig, agentConfigSpec, agentSettings } from './config.js';
 import {
   createLogger,
+  describeSource,
   EXIT_CONFIG,
   EXIT_FAILURE,
-  isConfigError,
-  printConfigError,
-  stopOnSignal,
-} from './runtime.js';
-import {
-  describeSource,
   helpText,
+  isConfigError,
   type LoadedConfig,
   parseCommandLine,
+  printConfigError,
   redact,
   resolveConfig,
-} from './settings.js';
+  stopOnSignal,
+} from '@mcpmas/cli-config';
+import { createAgent, handlerFor } from './agent.js';
+import { type AgentConfig, agentConfigSpec, agentSettings } from './config.js';
 
 /**
  * Runs `mcpmas-agent` with these arguments until SIGTERM/SIGINT. Resolves with the exit
@@ -61,9 +59,16 @@ export async function main(
 
   // Signals are watched before the first connection attempt: SIGTERM while the hub is still
   // unreachable stops the retries and exits cleanly.
-  const agent = createAgent(config, logger);
+  let agent: ReturnType<typeof createAgent>;
+  try {
+    agent = createAgent(config, logger);
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    printConfigError(error, (line) => process.stderr.write(`${line}\n`));
+    return EXIT_CONFIG;
+  }
   const stopped = stopOnSignal(() => agent.stop(), logger, config.drainTimeoutMs + 10_000);
-  logger.info({ hubUrl: config.hubUrl }, 'connecting to hub');
+  logger.info({ hubUrl: config.hubUrl, protocol: config.protocol }, 'connecting to hub');
   try {
     await agent.start();
   } catch (error) {

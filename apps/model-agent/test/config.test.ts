@@ -3,7 +3,17 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { agentConfigSpec, agentSettings, helpText, loadAgentConfig, settingsMarkdown } from '../src/index.js';
+import {
+  agentConfigSpec,
+  agentSettings,
+  type HubEndpoint,
+  helpText,
+  hubEndpoints,
+  loadAgentConfig,
+  type ProtocolSetting,
+  parseHubUrl,
+  settingsMarkdown,
+} from '../src/index.js';
 
 let dir: string;
 beforeEach(() => {
@@ -34,7 +44,10 @@ describe('loadAgentConfig: sources and precedence', () => {
   it('uses the defaults when nothing is set, with the derived name and skills', () => {
     const { config } = loadAgentConfig([], {}, dir);
     expect(config).toEqual({
-      hubUrl: 'http://127.0.0.1:8080',
+      hubUrl: ['http://127.0.0.1:8080'],
+      protocol: 'auto',
+      requestTimeoutMs: 30_000,
+      failoverProbeMs: 2000,
       name: `mcpmas-agent@${hostname()}`,
       skills: [{ id: 'echo', name: 'echo' }],
       handler: 'echo',
@@ -96,10 +109,57 @@ describe('loadAgentConfig: sources and precedence', () => {
   });
 });
 
+describe('hub URLs: one protocol each, several in order of preference', () => {
+  it.each([
+    ['http://127.0.0.1:8080', 'auto', { protocol: 'http', target: 'http://127.0.0.1:8080/' }],
+    ['https://hub.example.com/api', 'auto', { protocol: 'http', target: 'https://hub.example.com/api' }],
+    ['http://127.0.0.1:8080/mcp', 'auto', { protocol: 'mcp', target: 'http://127.0.0.1:8080/mcp' }],
+    ['http://127.0.0.1:8080/tools', 'mcp', { protocol: 'mcp', target: 'http://127.0.0.1:8080/tools' }],
+    ['mcp+https://hub.example.com/x', 'auto', { protocol: 'mcp', target: 'https://hub.example.com/x' }],
+    ['ws://127.0.0.1:8080/ws', 'auto', { protocol: 'ws', target: 'ws://127.0.0.1:8080/ws' }],
+    ['wss://hub.example.com/ws', 'ws', { protocol: 'ws', target: 'wss://hub.example.com/ws' }],
+    ['grpc://127.0.0.1:50051', 'auto', { protocol: 'grpc', target: '127.0.0.1:50051' }],
+    ['grpc://hub.internal', 'grpc', { protocol: 'grpc', target: 'hub.internal:50051' }],
+    ['grpcs://hub.example.com:443', 'auto', { protocol: 'grpc', target: 'hub.example.com:443', tls: true }],
+  ] as Array<[string, ProtocolSetting, Partial<HubEndpoint>]>)(
+    '%s (protocol %s)',
+    (url, protocol, expected) => {
+      expect(parseHubUrl(url, protocol)).toEqual({ url, ...expected });
+    },
+  );
+
+  it('takes a comma list or a JSON array, and keeps the order', () => {
+    const { config } = loadAgentConfig(['--hub-url', 'grpc://a:1, ws://b:2/ws ,http://c:3/mcp'], {}, dir);
+    expect(hubEndpoints(config).map((e) => e.protocol)).toEqual(['grpc', 'ws', 'mcp']);
+    const file = writeConfig({ hubUrl: ['ws://b:2/ws', 'http://c:3'] });
+    expect(loadAgentConfig(['--config', file], {}, dir).config.hubUrl).toEqual(['ws://b:2/ws', 'http://c:3']);
+    const single = writeConfig({ hubUrl: 'grpcs://d:4' });
+    expect(loadAgentConfig(['--config', single], {}, dir).config.hubUrl).toEqual(['grpcs://d:4']);
+  });
+});
+
 describe('loadAgentConfig: bad values are refused, naming the setting', () => {
   it.each([
-    [['--hub-url', 'ftp://hub'], {}, 'hubUrl (--hub-url): must be an http:// or https:// URL'],
-    [[], { MCPMAS_HUB_URL: 'not a url' }, 'hubUrl (MCPMAS_HUB_URL): must be an http:// or https:// URL'],
+    [['--hub-url', 'ftp://hub'], {}, 'hubUrl (--hub-url): ftp://hub: unknown scheme ftp://'],
+    [[], { MCPMAS_HUB_URL: 'not a url' }, 'hubUrl (MCPMAS_HUB_URL): "not a url" is not a URL'],
+    [['--hub-url', ','], {}, 'hubUrl (--hub-url): must name at least one hub URL'],
+    [
+      ['--hub-url', 'http://a:1,grpc://b:2/x'],
+      {},
+      'hubUrl (--hub-url): [1]: grpc://b:2/x: a gRPC URL is grpc://host:port, without a path',
+    ],
+    [
+      ['--hub-url', 'ws://a:1/ws', '--protocol', 'grpc'],
+      {},
+      'hubUrl (--hub-url): ws://a:1/ws is a ws URL, but protocol is grpc',
+    ],
+    [
+      ['--hub-url', 'http://a:1', '--protocol', 'ws'],
+      {},
+      'hubUrl (--hub-url): http://a:1 is an http URL, but protocol is ws',
+    ],
+    [['--protocol', 'smtp'], {}, 'protocol (--protocol): must be one of auto, http, ws, grpc, mcp'],
+    [['--request-timeout-ms', '10'], {}, 'requestTimeoutMs (--request-timeout-ms): must be at least 100'],
     [['--handler', 'gpt'], {}, 'handler (--handler): must be one of echo, openai'],
     [
       [],
@@ -151,7 +211,11 @@ describe('--help', () => {
   it('lists every setting with its flag, environment variables and default', () => {
     const help = helpText(agentConfigSpec).split('\n');
     const expected: Array<[string, string, string]> = [
-      ['--hub-url <url>', 'MCPMAS_HUB_URL', 'default: http://127.0.0.1:8080'],
+      ['--hub-url <url,url,…>', 'MCPMAS_HUB_URL', 'default: http://127.0.0.1:8080'],
+      ['--protocol <auto|http|ws|grpc|mcp>', 'MCPMAS_PROTOCOL', 'default: auto'],
+      ['--request-timeout-ms <int>', 'MCPMAS_REQUEST_TIMEOUT_MS', 'default: 30000'],
+      ['--failover-probe-ms <int>', 'MCPMAS_FAILOVER_PROBE_MS', 'default: 2000'],
+      ['--grpc-tls-ca <file.pem>', 'MCPMAS_GRPC_TLS_CA', 'default: (the system roots)'],
       ['--api-key <key>', 'MCPMAS_API_KEY', 'default: (none)'],
       ['--name <text>', 'MCPMAS_AGENT_NAME', 'default: mcpmas-agent@<hostname>'],
       ['--agent-id <id>', 'MCPMAS_AGENT_ID', 'default: (chosen by the hub)'],
@@ -184,16 +248,4 @@ describe('--help', () => {
     const readme = readFileSync(join(here, '..', 'README.md'), 'utf8');
     expect(readme).toContain(settingsMarkdown(agentSettings));
   });
-});
-
-describe('shared app plumbing', () => {
-  it.each(['settings.ts', 'runtime.ts'])(
-    '%s is the same file in both apps (apps may not depend on each other)',
-    (file) => {
-      const here = dirname(fileURLToPath(import.meta.url));
-      const mine = readFileSync(join(here, '..', 'src', file), 'utf8');
-      const hubs = readFileSync(join(here, '..', '..', 'central-agent', 'src', file), 'utf8');
-      expect(mine).toBe(hubs);
-    },
-  );
 });

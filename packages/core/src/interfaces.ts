@@ -141,6 +141,17 @@ export interface TaskQueue {
   progress(ref: LeaseRef, progress?: Progress): Promise<{ taskId: string; leaseDeadline: number }>;
   /** Records the outcome. `ConflictError` for a late, stale or duplicate report. */
   complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView>;
+  /**
+   * Optional: {@link TaskQueue.complete} and then {@link TaskQueue.lease} for the same agent,
+   * in one call — one round trip on a networked backend, as a worker that reports a result
+   * and asks for more work needs. Nothing is leased when the report is refused (the error is
+   * the one `complete` throws). `next.max` 0 only completes.
+   */
+  completeAndLease?(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    next: { capabilities: string[]; max: number },
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }>;
   get(taskId: string): Promise<TaskView | null>;
   /** Cancels queued, delayed or leased work. `ConflictError` if already terminal. */
   cancel(taskId: string, reason?: string): Promise<TaskView>;
@@ -274,6 +285,20 @@ export interface Backend {
   queue: TaskQueue;
   outbox: EventOutbox;
   createElector(hubId: string, options?: Partial<ElectorOptions>): LeaderElector;
+  /**
+   * Leader only, optional: evicts an agent whose last heartbeat is at least `olderThanMs` old
+   * (backend clock) in ONE atomic step — staleness re-checked, its leased tasks requeued
+   * (`attempts + 1`, crash backoff) or dead-lettered, the agent removed and `agent.evicted`
+   * appended — so a crash can never leave a requeue without its event or the other way round.
+   * `evicted: false` (and nothing changed) when the agent is gone or heart-beated again.
+   * `ConflictError` for a stale fence. Without it the hub falls back to
+   * {@link TaskQueue.releaseAgent} then {@link Registry.evict}.
+   */
+  evictAgent?(
+    agentId: string,
+    olderThanMs: number,
+    fence?: LeaderFence,
+  ): Promise<{ evicted: boolean } & ReleasedTasks>;
   close(): Promise<void>;
 }
 

@@ -20,6 +20,7 @@ import {
   newId,
   type Plugin,
   PluginHost,
+  type ReleasedTasks,
   type ServerAdapter,
 } from '@mcpmas/core';
 import { type ChannelStatus, DeliveryLoop, type DeliveryOptions } from './delivery.js';
@@ -216,8 +217,17 @@ export class Hub {
     report: SweepReport,
   ): Promise<void> {
     const { queue, registry } = this.backend;
-    const released = await queue.releaseAgent(agentId, 'evicted', fence);
-    const evicted = await registry.evict(agentId, timeoutMs, released, fence);
+    let evicted: boolean;
+    let released: ReleasedTasks;
+    if (this.backend.evictAgent) {
+      // One atomic step: the requeue and its `agent.evicted` event happen together or not at all.
+      const outcome = await this.backend.evictAgent(agentId, timeoutMs, fence);
+      evicted = outcome.evicted;
+      released = { requeued: outcome.requeued, dead: outcome.dead };
+    } else {
+      released = await queue.releaseAgent(agentId, 'evicted', fence);
+      evicted = await registry.evict(agentId, timeoutMs, released, fence);
+    }
     report.requeued.push(...released.requeued);
     report.dead.push(...released.dead);
     this.metrics.requeued.inc({ reason: 'evicted' }, released.requeued.length);

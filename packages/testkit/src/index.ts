@@ -13,6 +13,12 @@ export {
 } from './adapter.js';
 export { type ElectorHarness, electorSuite } from './elector.js';
 export {
+  type EvictionFactory,
+  type EvictionHarness,
+  type EvictionSuiteOptions,
+  evictionSuite,
+} from './eviction.js';
+export {
   type HttpReceiver,
   type NotifierHarness,
   type NotifierSuiteOptions,
@@ -23,6 +29,6 @@ export {
   sampleEvent,
   startHttpReceiver,
 } from './notifier.js';
-export { type QueueFactory, type QueueHarness, queueSuite } from './queue.js';
+export { type QueueFactory, type QueueHarness, type QueueSuiteFeatures, queueSuite } from './queue.js';
 export { outboxSuite, type RegistryHarness, registrySuite } from './registry.js';
 export { delay, eventually, isCI, probeTcp, requireService, uniquePrefix } from './services.js';

@@ -40,7 +40,13 @@ async function allEvents(outbox: EventOutbox): Promise<HubEvent[]> {
 }
 
 /** Runs the queue conformance suite against `factory`. */
-export function queueSuite(name: string, factory: QueueFactory): void {
+/** Optional capabilities of the queue under test; a capability not declared is shown as skipped. */
+export interface QueueSuiteFeatures {
+  /** The queue implements `TaskQueue.completeAndLease`. @default false */
+  completeAndLease?: boolean;
+}
+
+export function queueSuite(name: string, factory: QueueFactory, features: QueueSuiteFeatures = {}): void {
   describe(`queueSuite: ${name}`, () => {
     let harness: QueueHarness | undefined;
     const open = async (options: Partial<QueueOptions> = FAST) => {
@@ -542,6 +548,79 @@ export function queueSuite(name: string, factory: QueueFactory): void {
           dispatcher.close();
         }
       });
+    });
+
+    describe('complete and lease in one call', () => {
+      const itHas = features.completeAndLease ? it : it.skip;
+      const call = (queue: TaskQueue) => {
+        if (!queue.completeAndLease) throw new Error('the queue declares completeAndLease but lacks it');
+        return queue.completeAndLease.bind(queue);
+      };
+
+      itHas('records the outcome and leases the next most urgent task for the same agent', async () => {
+        const { queue } = await open();
+        const { task: first } = await queue.submit({ capability: 'echo', payload: 'first', priority: 5 });
+        const { task: low } = await queue.submit({ capability: 'echo', payload: 'low', priority: 0 });
+        const { task: high } = await queue.submit({ capability: 'other', payload: 'high', priority: 9 });
+        const leased = (await leaseOne(queue))!;
+        expect(leased.taskId).toBe(first.id);
+        const { task, leased: next } = await call(queue)(
+          ref(leased),
+          { status: 'succeeded', result: { ok: 1 } },
+          { capabilities: ['echo', 'other'], max: 5 },
+        );
+        expect(task).toMatchObject({ id: first.id, state: 'succeeded', result: { ok: 1 } });
+        expect(next.map((t) => t.taskId)).toEqual([high.id, low.id]);
+        expect(next[0]).toMatchObject({ payload: 'high', capability: 'other', attempt: 1 });
+        expect((await queue.leasedBy('agent-1')).sort()).toEqual([high.id, low.id].sort());
+        // The new leases are real: their tokens report, the old one is spent.
+        await queue.complete(ref(next[0]!), { status: 'succeeded' });
+        await expect(queue.complete(ref(leased), { status: 'succeeded' })).rejects.toBeInstanceOf(
+          ConflictError,
+        );
+        // max 0 only completes.
+        const last = await call(queue)(
+          ref(next[1]!),
+          { status: 'succeeded' },
+          { capabilities: ['echo'], max: 0 },
+        );
+        expect(last).toEqual({
+          task: expect.objectContaining({ id: low.id, state: 'succeeded' }),
+          leased: [],
+        });
+      });
+
+      itHas('leases nothing when the report is refused', async () => {
+        const { queue } = await open();
+        await queue.submit({ capability: 'echo', payload: 1 });
+        const { task: waiting } = await queue.submit({ capability: 'echo', payload: 2 });
+        const leased = (await leaseOne(queue))!;
+        await expect(
+          call(queue)(
+            { ...ref(leased), leaseToken: 'not-the-token' },
+            { status: 'succeeded' },
+            { capabilities: ['echo'], max: 1 },
+          ),
+        ).rejects.toBeInstanceOf(ConflictError);
+        expect((await queue.get(waiting.id))?.state).toBe('queued');
+        expect((await queue.get(leased.taskId))?.state).toBe('leased');
+      });
+
+      itHas(
+        'hands a task that failed with a retryable error back to the queue, ready to lease again',
+        async () => {
+          const { queue } = await open();
+          const { task } = await queue.submit({ capability: 'echo', maxRetries: 1 });
+          const leased = (await leaseOne(queue))!;
+          const { task: after, leased: next } = await call(queue)(
+            ref(leased),
+            { status: 'failed', error: { message: 'flaky', retryable: true } },
+            { capabilities: ['echo'], max: 1 },
+          );
+          expect(after).toMatchObject({ id: task.id, state: 'queued', errorRetries: 1 });
+          expect(next.map((t) => [t.taskId, t.attempt])).toEqual([[task.id, 2]]);
+        },
+      );
     });
   });
 }

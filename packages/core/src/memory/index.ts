@@ -42,6 +42,16 @@ export function createMemoryBackend(options: MemoryBackendOptions = {}): Backend
     outbox,
     createElector: (hubId, electorOptions) =>
       new MemoryLeaderElector(hubId, group, { ...options.elector, ...electorOptions }),
+    // Everything below runs synchronously, so no other call can interleave: atomic.
+    evictAgent: async (agentId, olderThanMs, fence) => {
+      const released = registry.evictNow(
+        agentId,
+        olderThanMs,
+        () => queue.releaseAgentNow(agentId, 'evicted', fence),
+        fence,
+      );
+      return released ? { evicted: true, ...released } : { evicted: false, requeued: [], dead: [] };
+    },
     close: async () => {
       await queue.close();
       await registry.close();

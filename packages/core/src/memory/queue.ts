@@ -205,6 +205,19 @@ export class MemoryTaskQueue implements TaskQueue {
     return toView(record);
   }
 
+  async completeAndLease(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    next: { capabilities: string[]; max: number },
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const task = await this.complete(ref, outcome);
+    const leased =
+      next.max > 0
+        ? await this.lease({ agentId: ref.agentId, capabilities: next.capabilities, max: next.max })
+        : [];
+    return { task, leased };
+  }
+
   async get(taskId: string): Promise<TaskView | null> {
     const record = this.tasks.get(taskId);
     return record ? toView(record) : null;
@@ -234,6 +247,14 @@ export class MemoryTaskQueue implements TaskQueue {
     reason: 'evicted' | 'unregistered',
     fence?: LeaderFence,
   ): Promise<ReleasedTasks> {
+    return this.releaseAgentNow(agentId, reason, fence);
+  }
+
+  /**
+   * {@link MemoryTaskQueue.releaseAgent}, synchronously, so the memory backend can release
+   * and evict in one step (`Backend.evictAgent`).
+   */
+  releaseAgentNow(agentId: string, reason: 'evicted' | 'unregistered', fence?: LeaderFence): ReleasedTasks {
     if (reason === 'evicted') this.fenceCheck?.(fence);
     const ids = this.leasedByAgent.get(agentId);
     this.leasedByAgent.delete(agentId);

@@ -86,9 +86,25 @@ export class MemoryRegistry implements Registry {
     released: ReleasedTasks,
     fence?: LeaderFence,
   ): Promise<boolean> {
+    return this.evictNow(agentId, olderThanMs, () => released, fence) !== null;
+  }
+
+  /**
+   * {@link MemoryRegistry.evict}, synchronously: when the agent is still stale, `release`
+   * runs (it returns what happened to the agent's tasks), then the agent is removed and
+   * `agent.evicted` appended — all in one step, which is how the memory backend makes
+   * `Backend.evictAgent` atomic. `release` is not called when the agent is not evicted.
+   */
+  evictNow(
+    agentId: string,
+    olderThanMs: number,
+    release: () => ReleasedTasks,
+    fence?: LeaderFence,
+  ): ReleasedTasks | null {
     this.options.fenceCheck?.(fence);
     const record = this.agents.get(agentId);
-    if (!record || record.lastHeartbeat > this.clock() - olderThanMs) return false;
+    if (!record || record.lastHeartbeat > this.clock() - olderThanMs) return null;
+    const released = release();
     this.agents.delete(agentId);
     void this.options.outbox?.append('agent.evicted', {
       agentId,
@@ -97,7 +113,7 @@ export class MemoryRegistry implements Registry {
       requeued: released.requeued,
       dead: released.dead,
     });
-    return true;
+    return released;
   }
 
   async now(): Promise<number> {

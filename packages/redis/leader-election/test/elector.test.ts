@@ -1,7 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
 import { electorSuite, eventually } from '@mcpmas/testkit';
-import type { Redis } from 'ioredis';
-import { RedisLeaderElector } from '../src/index.js';
 import {
   adminClient,
   describeRedis,
@@ -11,7 +9,9 @@ import {
   REDIS_URL,
   RedisProxy,
   redisUp,
-} from './helpers.js';
+} from '@mcpmas/testkit/redis';
+import type { Redis } from 'ioredis';
+import { RedisLeaderElector } from '../src/index.js';
 
 if (redisUp) {
   electorSuite('redis', async () => {

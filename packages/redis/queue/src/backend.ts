@@ -51,6 +51,7 @@ export function createRedisBackend(options: RedisBackendOptions = {}): Backend {
       electors.add(elector);
       return elector;
     },
+    evictAgent: (agentId, olderThanMs, fence) => queue.evictAgent(agentId, olderThanMs, fence),
     close: async () => {
       for (const elector of electors) await elector.stop();
       await queue.close();

@@ -29,6 +29,7 @@ import {
   type TaskView,
   ValidationError,
 } from '@mcpmas/core';
+import { type RegistryKeys, registryKeys } from '@mcpmas/redis-registry';
 import {
   type Connection,
   checkNamespace,
@@ -47,8 +48,10 @@ const scripts = {
   lease: loadScript('leaseTasks-14'),
   progress: loadScript('progressTask-14'),
   complete: loadScript('completeTask-14'),
+  completeAndLease: loadScript('completeAndLease-14'),
   cancel: loadScript('cancelTask-14'),
   release: loadScript('releaseAgent-14'),
+  evict: loadScript('evictAgent-18'),
   expireLeases: loadScript('expireLeases-14'),
   promote: loadScript('promoteDelayed-14'),
   expireDeadlines: loadScript('expireDeadlines-14'),
@@ -81,6 +84,8 @@ interface Declared {
   caps?: Iterable<string>;
   agents?: Iterable<string>;
   fence?: LeaderFence | undefined;
+  /** Keys of other packages the script also touches, passed after the declared ones. */
+  extra?: readonly string[];
 }
 
 /** A record as the scripts store it: user JSON is kept as strings. */
@@ -96,6 +101,8 @@ interface StoredTask extends Omit<TaskView, 'payload' | 'result' | 'metadata' | 
 export class RedisTaskQueue implements TaskQueue {
   /** The keys this queue uses. */
   readonly keys: QueueKeys;
+  /** The registry keys of the same namespace, for {@link RedisTaskQueue.evictAgent}. */
+  private readonly registryKeys: RegistryKeys;
   private readonly options: QueueOptions;
   private readonly connection: Connection;
   private readonly common: string[];
@@ -118,6 +125,7 @@ export class RedisTaskQueue implements TaskQueue {
     const { maxEvents, sweepLimit, random, redis, url, redisOptions, namespace, ...queueOptions } = options;
     this.options = { ...DEFAULT_QUEUE_OPTIONS, ...stripUndefined(queueOptions) };
     this.keys = queueKeys(checkNamespace(namespace ?? 'mcpmas'));
+    this.registryKeys = registryKeys(namespace ?? 'mcpmas');
     this.common = commonKeys(this.keys);
     this.maxEvents = maxEvents ?? 10_000;
     this.sweepLimit = sweepLimit ?? 1000;
@@ -211,30 +219,43 @@ export class RedisTaskQueue implements TaskQueue {
 
   async complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
     const capability = this.capabilityOf.get(ref.taskId);
-    const succeeded = outcome.status === 'succeeded';
-    const hasResult = succeeded && outcome.result !== undefined;
-    const backoff = this.options.errorBackoff;
     const reply = await this.exec(
       scripts.complete,
       { caps: capability ? [capability] : [], agents: [ref.agentId] },
-      [
-        ref.taskId,
-        ref.agentId,
-        ref.leaseToken,
-        outcome.status,
-        hasResult ? 1 : 0,
-        hasResult ? (JSON.stringify(outcome.result) ?? 'null') : '',
-        succeeded ? '' : JSON.stringify(outcome.error),
-        !succeeded && outcome.error.retryable ? 1 : 0,
-        backoff.baseMs,
-        backoff.maxMs,
-        backoff.jitter,
-      ],
+      this.completeArgs(ref, outcome),
     );
     if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
     const view = toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
     if (isTerminal(view.state)) this.capabilityOf.delete(view.id);
     return view;
+  }
+
+  /** `complete` then `lease` for the same agent in one Lua script: one round trip. */
+  async completeAndLease(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    next: { capabilities: string[]; max: number },
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const capabilities = [...new Set(next.capabilities)];
+    const max = capabilities.length > 0 ? Math.max(0, Math.floor(next.max)) : 0;
+    if (max > 0) this.agentCapabilities.set(ref.agentId, capabilities);
+    const known = this.capabilityOf.get(ref.taskId);
+    const caps = known && !capabilities.includes(known) ? [...capabilities, known] : capabilities;
+    const reply = await this.exec(scripts.completeAndLease, { caps, agents: [ref.agentId] }, [
+      ...this.completeArgs(ref, outcome),
+      max,
+      max > 0 ? newToken() : '',
+    ]);
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
+    const task = toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
+    if (isTerminal(task.state)) this.capabilityOf.delete(task.id);
+    const leased: LeasedTask[] = [];
+    for (let i = 6; i + 1 < reply.length; i += 2) {
+      const t = toLeased(reply[i] as string, reply[i + 1] as string | null);
+      this.capabilityOf.set(t.taskId, t.capability);
+      leased.push(t);
+    }
+    return { task, leased };
   }
 
   async get(taskId: string): Promise<TaskView | null> {
@@ -282,6 +303,35 @@ export class RedisTaskQueue implements TaskQueue {
     if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fenced ? { fence: fenced } : {}) });
     this.agentCapabilities.delete(agentId);
     return released(reply);
+  }
+
+  /**
+   * Leader only: `Backend.evictAgent` — evicts a stale agent of the registry that shares this
+   * namespace (`@mcpmas/redis-registry`) and requeues or dead-letters its tasks, with the
+   * `agent.evicted` event, in one Lua script. `evicted: false` and nothing changed when the
+   * agent is gone or heart-beated again; `ConflictError` for a stale fence.
+   */
+  async evictAgent(
+    agentId: string,
+    olderThanMs: number,
+    fence?: LeaderFence,
+  ): Promise<{ evicted: boolean } & ReleasedTasks> {
+    const backoff = this.options.crashBackoff;
+    const registry = this.registryKeys;
+    const reply = await this.exec(
+      scripts.evict,
+      {
+        caps: this.agentCapabilities.get(agentId) ?? [],
+        agents: [agentId],
+        fence,
+        extra: [registry.agents, registry.registeredAt, registry.heartbeats, registry.load],
+      },
+      [agentId, olderThanMs, backoff.baseMs, backoff.maxMs, backoff.jitter],
+    );
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fence ? { fence } : {}) });
+    const evicted = reply[2] === 1;
+    if (evicted) this.agentCapabilities.delete(agentId);
+    return { evicted, ...released(reply.slice(1)) };
   }
 
   async expireLeases(fence?: LeaderFence): Promise<ReleasedTasks> {
@@ -430,6 +480,7 @@ export class RedisTaskQueue implements TaskQueue {
       const keys = [...this.common];
       for (const cap of caps) keys.push(this.keys.ready(cap), this.keys.delayed(cap));
       for (const agentId of agents) keys.push(this.keys.agentLeases(agentId));
+      if (declared.extra) keys.push(...declared.extra);
       const argv: ScriptArg[] = [
         this.keys.signals,
         this.origin,
@@ -462,6 +513,26 @@ export class RedisTaskQueue implements TaskQueue {
     } catch (error) {
       throw connectionError(error);
     }
+  }
+
+  /** The 11 arguments of a report (`lua/includes/complete.lua`). */
+  private completeArgs(ref: LeaseRef, outcome: TaskOutcome): ScriptArg[] {
+    const succeeded = outcome.status === 'succeeded';
+    const hasResult = succeeded && outcome.result !== undefined;
+    const backoff = this.options.errorBackoff;
+    return [
+      ref.taskId,
+      ref.agentId,
+      ref.leaseToken,
+      outcome.status,
+      hasResult ? 1 : 0,
+      hasResult ? (JSON.stringify(outcome.result) ?? 'null') : '',
+      succeeded ? '' : JSON.stringify(outcome.error),
+      !succeeded && outcome.error.retryable ? 1 : 0,
+      backoff.baseMs,
+      backoff.maxMs,
+      backoff.jitter,
+    ];
   }
 
   /** The 13 script arguments of one task (see `lua/includes/create.lua`), validated. */

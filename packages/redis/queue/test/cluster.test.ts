@@ -5,35 +5,19 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
 import { RedisRegistry } from '@mcpmas/redis-registry';
-import { eventually, queueSuite, registrySuite } from '@mcpmas/testkit';
+import { eventually, evictionSuite, queueSuite, registrySuite } from '@mcpmas/testkit';
+import { freePort, freshNamespace } from '@mcpmas/testkit/redis';
 import { Cluster } from 'ioredis';
-import { RedisOutbox, RedisTaskQueue } from '../src/index.js';
-import { freshNamespace } from './helpers.js';
+import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
 
 const hasBinaries =
   spawnSync('redis-server', ['--version']).status === 0 && spawnSync('redis-cli', ['--version']).status === 0;
 if (!hasBinaries) console.warn('SKIPPED: the Redis Cluster tests need redis-server and redis-cli on PATH.');
-
-/** A free TCP port whose cluster bus port (+10000) is valid too. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-    });
-    if (port < 55_000) return port;
-  }
-}
 
 const cluster = {
   dir: '',
@@ -52,7 +36,8 @@ const cluster = {
 
 async function startCluster(): Promise<void> {
   cluster.dir = mkdtempSync(join(tmpdir(), 'mcpmas-cluster-'));
-  cluster.ports = [await freePort(), await freePort(), await freePort()];
+  // Below 55000: each node's cluster bus listens on port + 10000.
+  cluster.ports = [await freePort(55_000), await freePort(55_000), await freePort(55_000)];
   for (const port of cluster.ports) {
     const child = spawn(
       'redis-server',
@@ -128,26 +113,39 @@ async function stopCluster(): Promise<void> {
     return { namespace, fence: () => elector.fence() ?? undefined, stop: () => elector.stop() };
   };
 
-  queueSuite('redis cluster', async (options) => {
-    const f = await fixture('queue');
-    const queue = new RedisTaskQueue({ ...options, redis: cluster.connect(), namespace: f.namespace });
-    const outbox = new RedisOutbox({ redis: queue.client, namespace: f.namespace });
-    return {
-      queue,
-      outbox,
-      fence: f.fence,
-      close: async () => {
-        await queue.close();
-        await f.stop();
-      },
-    };
-  });
+  queueSuite(
+    'redis cluster',
+    async (options) => {
+      const f = await fixture('queue');
+      const queue = new RedisTaskQueue({ ...options, redis: cluster.connect(), namespace: f.namespace });
+      const outbox = new RedisOutbox({ redis: queue.client, namespace: f.namespace });
+      return {
+        queue,
+        outbox,
+        fence: f.fence,
+        close: async () => {
+          await queue.close();
+          await f.stop();
+        },
+      };
+    },
+    { completeAndLease: true },
+  );
 
   registrySuite('redis cluster', async () => {
     const f = await fixture('registry');
     const registry = new RedisRegistry({ redis: cluster.connect(), namespace: f.namespace });
     const outbox = new RedisOutbox({ redis: registry.client, namespace: f.namespace });
     return { registry, outbox, fence: f.fence, close: f.stop };
+  });
+
+  evictionSuite('redis cluster', async (queue) => {
+    const backend = createRedisBackend({
+      redis: cluster.connect(),
+      namespace: freshNamespace('evict'),
+      queue,
+    });
+    return { backend, close: () => backend.close() };
   });
 
   it('spreads namespaces over the nodes but keeps each namespace on one slot', async () => {

@@ -2,8 +2,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/gl
 import { ConflictError, createDispatcher, MemoryRegistry, type QueueSignal } from '@mcpmas/core';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
 import { delay, eventually } from '@mcpmas/testkit';
-import type { Redis } from 'ioredis';
-import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
 import {
   adminClient,
   describeRedis,
@@ -11,7 +9,9 @@ import {
   freshNamespace,
   killConnection,
   REDIS_URL,
-} from './helpers.js';
+} from '@mcpmas/testkit/redis';
+import type { Redis } from 'ioredis';
+import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
 
 const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
 

@@ -1,8 +1,8 @@
 import { RedisLeaderElector } from '@mcpmas/leader-election';
 import { RedisRegistry } from '@mcpmas/redis-registry';
-import { outboxSuite, queueSuite, registrySuite } from '@mcpmas/testkit';
-import { RedisOutbox, RedisTaskQueue } from '../src/index.js';
-import { adminClient, dropNamespace, freshNamespace, REDIS_URL, redisUp } from './helpers.js';
+import { evictionSuite, outboxSuite, queueSuite, registrySuite } from '@mcpmas/testkit';
+import { adminClient, dropNamespace, freshNamespace, REDIS_URL, redisUp } from '@mcpmas/testkit/redis';
+import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
 
 /** A fresh namespace with a live leader, so leader-only calls run with a real fence. */
 async function fixture(label: string) {
@@ -22,20 +22,24 @@ async function fixture(label: string) {
 }
 
 if (redisUp) {
-  queueSuite('redis', async (options) => {
-    const f = await fixture('queue');
-    const queue = new RedisTaskQueue({ ...options, url: REDIS_URL, namespace: f.namespace });
-    const outbox = new RedisOutbox({ redis: queue.client, namespace: f.namespace });
-    return {
-      queue,
-      outbox,
-      fence: f.fence,
-      close: async () => {
-        await queue.close();
-        await f.close();
-      },
-    };
-  });
+  queueSuite(
+    'redis',
+    async (options) => {
+      const f = await fixture('queue');
+      const queue = new RedisTaskQueue({ ...options, url: REDIS_URL, namespace: f.namespace });
+      const outbox = new RedisOutbox({ redis: queue.client, namespace: f.namespace });
+      return {
+        queue,
+        outbox,
+        fence: f.fence,
+        close: async () => {
+          await queue.close();
+          await f.close();
+        },
+      };
+    },
+    { completeAndLease: true },
+  );
 
   registrySuite('redis, with the redis outbox', async () => {
     const f = await fixture('registry');
@@ -48,6 +52,20 @@ if (redisUp) {
       close: async () => {
         await registry.close();
         await f.close();
+      },
+    };
+  });
+
+  evictionSuite('redis', async (queue) => {
+    const namespace = freshNamespace('eviction');
+    const backend = createRedisBackend({ url: REDIS_URL, namespace, queue });
+    return {
+      backend,
+      close: async () => {
+        await backend.close();
+        const admin = adminClient();
+        await dropNamespace(admin, namespace);
+        await admin.quit();
       },
     };
   });

@@ -2,8 +2,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/gl
 import { ConflictError, type EventOutbox, type HubEvent, UnsupportedError } from '@mcpmas/core';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
 import { eventually, registrySuite } from '@mcpmas/testkit';
-import type { Redis } from 'ioredis';
-import { RedisRegistry, registryKeys } from '../src/index.js';
 import {
   adminClient,
   describeRedis,
@@ -12,7 +10,9 @@ import {
   killConnection,
   REDIS_URL,
   redisUp,
-} from './helpers.js';
+} from '@mcpmas/testkit/redis';
+import type { Redis } from 'ioredis';
+import { RedisRegistry, registryKeys } from '../src/index.js';
 
 /**
  * Reads the registry's event stream for the suite. The real outbox (consumer groups, acks)

@@ -19,32 +19,9 @@
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
-local id, agentId, token, status = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
-local t = loadTask(id)
-if not t then return { E_NOT_FOUND } end
-if t.state ~= 'leased' or t.leaseToken ~= token or t.agentId ~= agentId then
-  return { E_STALE_LEASE, t.state, t.agentId or '' }
-end
-needAgent(agentId)
-local retry = status == 'failed' and ARGV[A + 7] == '1' and t.errorRetries < t.maxRetries
-if retry then needCap(t.capability) end
-if missing then return needKeysReply() end
-
-unindex(t)
-if status == 'succeeded' then
-  if ARGV[A + 4] == '1' then
-    redis.call('HSET', K.results, id, ARGV[A + 5])
-  else
-    redis.call('HDEL', K.results, id)
-  end
-  t.error = nil
-  finish(t, 'succeeded')
-elseif retry then
-  t.errorRetries = t.errorRetries + 1
-  t.error = ARGV[A + 6]
-  requeue(t, backoff(t.errorRetries, tonumber(ARGV[A + 8]), tonumber(ARGV[A + 9]), tonumber(ARGV[A + 10])))
-else
-  t.error = ARGV[A + 6]
-  finish(t, 'failed')
-end
+--@include "complete"
+local id = ARGV[A]
+local refused, t = completeTask(id, ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
+  ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
+if refused then return refused end
 return { 0, publishSignals(), cjson.encode(t), redis.call('HGET', K.payloads, id), redis.call('HGET', K.results, id) }

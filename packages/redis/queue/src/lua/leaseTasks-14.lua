@@ -12,46 +12,11 @@
   Reply: {0, signals, count, record JSON, payload, record JSON, payload, ...}
 ]]
 --@include "queue"
-local agentId, max, nonce = ARGV[A], tonumber(ARGV[A + 1]), ARGV[A + 2]
+--@include "lease"
+local agentId = ARGV[A]
 needAgent(agentId)
 if missing then return needKeysReply() end
-
-promoteDue(1000)
-
 local out = { 0, '', 0 }
-local count = 0
-while count < max do
-  local bestKey, bestScore
-  for _, cap in ipairs(declaredCaps) do
-    local top = redis.call('ZRANGE', readyKey[cap], 0, 0, 'WITHSCORES')
-    if top[1] then
-      local score = tonumber(top[2])
-      if not bestScore or score < bestScore then
-        bestScore = score
-        bestKey = readyKey[cap]
-      end
-    end
-  end
-  if not bestKey then break end
-  local id = redis.call('ZPOPMIN', bestKey)[1]
-  local t = loadTask(id)
-  if t and t.state == 'queued' then
-    if t.deadlineAt and t.deadlineAt <= NOW then
-      finish(t, 'timed_out')
-    else
-      count = count + 1
-      t.state = 'leased'
-      t.agentId = agentId
-      t.leaseToken = nonce .. '.' .. count
-      t.leaseDeadline = NOW + t.timeoutMs
-      t.updatedAt = NOW
-      redis.call('ZADD', K.leases, ms(t.leaseDeadline), id)
-      redis.call('ZADD', agentKey[agentId], nextSeq(), id)
-      out[#out + 1] = saveTask(t)
-      out[#out + 1] = redis.call('HGET', K.payloads, id)
-    end
-  end
-end
+out[3] = leaseTasks(agentId, tonumber(ARGV[A + 1]), ARGV[A + 2], out)
 out[2] = publishSignals()
-out[3] = count
 return out

@@ -1,10 +1,14 @@
 -- Creates one task from the 13 arguments at ARGV[i..i+12]:
 --   id, capability, priority, maxAttempts, maxRetries, timeoutMs, delayMs, deadlineMs or "",
 --   idempotencyKey or "", traceparent or "", batchId or "", metadata JSON, payload JSON
--- A known idempotency key returns the existing task instead. Returns (task, created).
+-- A known idempotency key (or task id) returns the existing task instead. Returns (task, created).
 local TASK_ARGS = 13
 local function submitOne(i)
   local id, cap, idem = ARGV[i], ARGV[i + 1], ARGV[i + 8]
+  -- The same call run twice (ioredis resends a command whose reply a dropped connection
+  -- lost) must not reset the task it created the first time.
+  local again = loadTask(id)
+  if again then return again, false end
   if idem ~= '' then
     local existing = redis.call('HGET', K.idempotency, idem)
     if existing then

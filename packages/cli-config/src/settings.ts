@@ -5,8 +5,7 @@
  * Flag and variable names, `--help` and the README table are all generated from the table,
  * so they cannot drift from the schema.
  *
- * The same module serves `mcpmas-hub` and `mcpmas-agent` (each app keeps a copy, as apps may
- * not depend on each other).
+ * `mcpmas-hub` and `mcpmas-agent` both build their configuration on this module.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -101,6 +100,22 @@ const PLACEHOLDER: Record<SettingKind, string> = {
 
 /** Log levels of pino, most severe first. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The `logLevel` setting every mcpmas command has: the least severe pino level written.
+ *
+ * @example
+ * const settings = { port: { kind: 'integer', schema: integer(0, 65_535).default(8080), description: 'Port.' },
+ *   logLevel: logLevelSetting() } satisfies SettingsTable;
+ */
+export function logLevelSetting() {
+  return {
+    kind: 'string',
+    placeholder: `<${LOG_LEVELS.join('|')}>`,
+    schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+    description: 'Least severe log level written (JSON lines on stdout).',
+  } satisfies Setting;
+}
 
 /** An integer setting with messages that say what is wrong. */
 export function integer(min: number, max: number) {

@@ -1,5 +1,5 @@
 /**
- * What both CLIs do around their app: a pino logger, printing configuration errors, and a
+ * What every mcpmas CLI does around its app: a pino logger, printing configuration errors, and a
  * graceful stop on SIGTERM/SIGINT.
  */
 import { ConfigError } from '@mcpmas/core';
