@@ -27,9 +27,13 @@ export interface FailoverOptions {
 /** The agent id failover probes ask about; never registered by anyone. */
 export const PROBE_AGENT_ID = 'mcpmas-failover-probe';
 
-/** Connection-level failures: the endpoint, not the request, is the problem. */
+/**
+ * Connection-level failures: the endpoint, not the request, is the problem. A retryable
+ * timeout counts too (a dead WebSocket or gRPC peer often shows up as one); a caller's own
+ * abort is a non-retryable timeout and does not.
+ */
 function endpointDown(error: McpmasError): boolean {
-  return error.code === ErrorCode.Unavailable;
+  return error.code === ErrorCode.Unavailable || (error.code === ErrorCode.Timeout && error.retryable);
 }
 
 /**
@@ -44,6 +48,8 @@ function endpointDown(error: McpmasError): boolean {
 export class FailoverTransport implements AgentCommInterface {
   readonly features: TransportFeatures = { push: false };
   private readonly down = new Set<AgentCommInterface>();
+  /** Endpoints whose `start()` failed; the probe starts them once their hub answers. */
+  private readonly unstarted = new Set<AgentCommInterface>();
   private active: AgentCommInterface;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -66,8 +72,20 @@ export class FailoverTransport implements AgentCommInterface {
     return this.active;
   }
 
+  /**
+   * Starts every endpoint. One that cannot start (its hub is down) is marked down and probed
+   * later; start fails only when no endpoint starts at all.
+   */
   async start(): Promise<void> {
-    await Promise.all(this.endpoints.map((e) => e.start()));
+    const results = await Promise.allSettled(this.endpoints.map((e) => e.start()));
+    const failed = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [[this.endpoints[i]!, r.reason] as const] : [],
+    );
+    if (failed.length === this.endpoints.length) throw fromUnknown(failed[0]![1]);
+    for (const [endpoint, reason] of failed) {
+      this.unstarted.add(endpoint);
+      this.markDown(endpoint, fromUnknown(reason).message);
+    }
     this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? 2000);
     this.probeTimer.unref();
   }
@@ -142,6 +160,10 @@ export class FailoverTransport implements AgentCommInterface {
    */
   private async reachable(endpoint: AgentCommInterface): Promise<boolean> {
     try {
+      if (this.unstarted.has(endpoint)) {
+        await endpoint.start();
+        this.unstarted.delete(endpoint);
+      }
       await endpoint.sendMessage(
         'agent.heartbeat',
         { agentId: PROBE_AGENT_ID },
@@ -149,7 +171,9 @@ export class FailoverTransport implements AgentCommInterface {
       );
       return true;
     } catch (error) {
-      return !endpointDown(fromUnknown(error)) && !(error instanceof UnavailableError);
+      const err = fromUnknown(error);
+      // The probe's own deadline passing means the endpoint did not answer in time.
+      return !endpointDown(err) && err.code !== ErrorCode.Timeout && !(error instanceof UnavailableError);
     }
   }
 }

@@ -91,3 +91,32 @@ describe('FailoverTransport', () => {
     expect([...ran.keys()].sort((a, b) => a - b)).toEqual([...Array(45).keys()]);
   });
 });
+
+describe('FailoverTransport start', () => {
+  it('starts when only some endpoints can, and refuses when none can', async () => {
+    const { UnavailableError } = await import('@mcpmas/core');
+    const make = (ok: boolean) => ({
+      protocol: ok ? 'good' : 'bad',
+      features: { push: false },
+      started: false,
+      async start() {
+        if (!ok) throw new UnavailableError('hub unreachable');
+        this.started = true;
+      },
+      async stop() {},
+      async sendMessage() {
+        return {};
+      },
+      receiveMessage() {},
+    });
+    const bad = make(false);
+    const good = make(true);
+    const transport = new FailoverTransport([bad, good], { probeIntervalMs: 60_000 });
+    await transport.start();
+    expect(transport.current).toBe(good);
+    await transport.stop();
+    await expect(new FailoverTransport([make(false), make(false)]).start()).rejects.toThrow(
+      'hub unreachable',
+    );
+  });
+});
