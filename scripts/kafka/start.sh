@@ -37,6 +37,11 @@ if [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null && port_open
   log "already running (pid $(cat "$PID_FILE")) on 127.0.0.1:$KAFKA_PORT"
   exit 0
 fi
+if port_open "$KAFKA_PORT" && pgrep -f "kafka\.Kafka .*" >/dev/null 2>&1; then
+  # A broker started from another checkout (another cache dir) already serves this port.
+  log "a Kafka broker (pid $(pgrep -f 'kafka\.Kafka .*' | head -n 1)) already listens on 127.0.0.1:$KAFKA_PORT; using it"
+  exit 0
+fi
 if port_open "$KAFKA_PORT"; then
   log "port 127.0.0.1:$KAFKA_PORT is already taken by another process; set KAFKA_PORT"
   exit 1
