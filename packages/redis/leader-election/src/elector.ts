@@ -19,7 +19,7 @@ import {
   connectionError,
   openConnection,
   type RedisConnectionOptions,
-} from './connection.js';
+} from '@mcpmas/redis-common';
 import { type LeaderKeys, leaderKeys, leaderValue, parseLeaderValue } from './keys.js';
 import { loadScript, type RedisClient } from './scripts.js';
 

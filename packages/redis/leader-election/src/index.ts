@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from './connection.js';
+export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from '@mcpmas/redis-common';
 export { type RedisElectorOptions, RedisLeaderElector } from './elector.js';
 export { type LeaderKeys, leaderKeys, leaderValue, parseLeaderValue } from './keys.js';
 export type { RedisClient } from './scripts.js';

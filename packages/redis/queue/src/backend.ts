@@ -4,8 +4,13 @@
  */
 import type { Backend, ElectorOptions, QueueOptions } from '@mcpmas/core';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
+import {
+  checkNamespace,
+  closeClient,
+  openConnection,
+  type RedisConnectionOptions,
+} from '@mcpmas/redis-common';
 import { RedisRegistry } from '@mcpmas/redis-registry';
-import { checkNamespace, closeClient, openConnection, type RedisConnectionOptions } from './connection.js';
 import { RedisOutbox } from './outbox.js';
 import { RedisTaskQueue } from './queue.js';
 

@@ -5,8 +5,9 @@
  *
  * @packageDocumentation
  */
+
+export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from '@mcpmas/redis-common';
 export { createRedisBackend, type RedisBackendOptions } from './backend.js';
-export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from './connection.js';
 export { ScriptCode, type ScriptErrorContext, scriptError } from './errors.js';
 export { commonKeys, type QueueKeys, queueKeys } from './keys.js';
 export {

@@ -12,7 +12,7 @@ import {
   connectionError,
   openConnection,
   type RedisConnectionOptions,
-} from './connection.js';
+} from '@mcpmas/redis-common';
 import { scriptError } from './errors.js';
 import { type QueueKeys, queueKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';

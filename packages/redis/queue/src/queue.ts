@@ -29,7 +29,6 @@ import {
   type TaskView,
   ValidationError,
 } from '@mcpmas/core';
-import { type RegistryKeys, registryKeys } from '@mcpmas/redis-registry';
 import {
   type Connection,
   checkNamespace,
@@ -37,7 +36,8 @@ import {
   connectionError,
   openConnection,
   type RedisConnectionOptions,
-} from './connection.js';
+} from '@mcpmas/redis-common';
+import { type RegistryKeys, registryKeys } from '@mcpmas/redis-registry';
 import { ScriptCode, scriptError } from './errors.js';
 import { commonKeys, type QueueKeys, queueKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';

@@ -1,62 +1,7 @@
-/**
- * Loads the package's Lua scripts and runs them by SHA.
- *
- * The `.lua` files in `src/lua` are the source of truth; the build copies them to `dist/lua`
- * and they are read from beside this module at run time. A line `--@include "name"` is
- * replaced by `lua/includes/name.lua`, so shared helpers exist once.
- *
- * Each call is `EVALSHA`; on `NOSCRIPT` (first use, or after a Redis restart or `SCRIPT FLUSH`)
- * it falls back to `EVAL`, which also caches the script again. This file is the same in every
- * `@mcpmas/redis-*` package so each stays installable on its own.
- */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+/** This package's Lua scripts (`src/lua`, copied to `dist/lua` by the build), run by SHA. */
+import { createScriptLoader } from '@mcpmas/redis-common';
 
-/** Any ioredis client the packages accept: standalone, Sentinel-backed or Cluster. */
-export type RedisClient = Redis | Cluster;
+export type { LuaScript, RedisClient, ScriptArg } from '@mcpmas/redis-common';
 
-/** One script argument. */
-export type ScriptArg = string | number;
-
-const INCLUDE = /^--@include "([\w-]+)"\s*$/gm;
-
-/** A Lua script with its SHA1, run with `EVALSHA` and an `EVAL` fallback. */
-export class LuaScript {
-  /** SHA1 of {@link LuaScript.source}, as Redis computes it. */
-  readonly sha: string;
-
-  constructor(
-    /** File name without `.lua`, e.g. `renewLeadership-2`. */
-    readonly name: string,
-    /** The full source after includes are resolved. */
-    readonly source: string,
-  ) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  /** Runs the script; every key it touches is in `keys`. */
-  async run(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.eval(this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
-
-const LUA_DIR = new URL('./lua/', import.meta.url);
-
-/** Reads `lua/<name>.lua`, resolving `--@include` lines. */
-export function loadScript(name: string): LuaScript {
-  return new LuaScript(name, resolveIncludes(readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8'), []));
-}
-
-function resolveIncludes(source: string, stack: string[]): string {
-  return source.replace(INCLUDE, (_line, include: string) => {
-    if (stack.includes(include)) throw new Error(`circular Lua include: ${[...stack, include].join(' -> ')}`);
-    const body = readFileSync(new URL(`includes/${include}.lua`, LUA_DIR), 'utf8');
-    return resolveIncludes(body, [...stack, include]);
-  });
-}
+/** Loads `lua/<name>.lua` of this package, resolving `--@include` lines. */
+export const loadScript = createScriptLoader(new URL('./lua/', import.meta.url));

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from './connection.js';
+export { DEFAULT_REDIS_OPTIONS, type RedisConnectionOptions } from '@mcpmas/redis-common';
 export { ScriptCode, type ScriptErrorContext, scriptError } from './errors.js';
 export { type RegistryKeys, registryKeys } from './keys.js';
 export { RedisRegistry, type RedisRegistryOptions } from './registry.js';

@@ -18,7 +18,7 @@ import {
   connectionError,
   openConnection,
   type RedisConnectionOptions,
-} from './connection.js';
+} from '@mcpmas/redis-common';
 import { scriptError } from './errors.js';
 import { type RegistryKeys, registryKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';

@@ -1,0 +1,63 @@
+/**
+ * Loads a package's Lua scripts and runs them by SHA.
+ *
+ * In each `@mcpmas/redis-*` package the `.lua` files in `src/lua` are the source of truth; the
+ * build copies them to `dist/lua` and they are read from there at run time. A line `--@include "name"` is
+ * replaced by `lua/includes/name.lua`, so shared helpers exist once.
+ *
+ * Each call is `EVALSHA`; on `NOSCRIPT` (first use, or after a Redis restart or `SCRIPT FLUSH`)
+ * it falls back to `EVAL`, which also caches the script again.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+
+/** Any ioredis client the packages accept: standalone, Sentinel-backed or Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** One script argument. */
+export type ScriptArg = string | number;
+
+const INCLUDE = /^--@include "([\w-]+)"\s*$/gm;
+
+/** A Lua script with its SHA1, run with `EVALSHA` and an `EVAL` fallback. */
+export class LuaScript {
+  /** SHA1 of {@link LuaScript.source}, as Redis computes it. */
+  readonly sha: string;
+
+  constructor(
+    /** File name without `.lua`, e.g. `renewLeadership-2`. */
+    readonly name: string,
+    /** The full source after includes are resolved. */
+    readonly source: string,
+  ) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Runs the script; every key it touches is in `keys`. */
+  async run(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * A loader for the Lua scripts in `luaDir` (each package passes `new URL('./lua/', import.meta.url)`).
+ * `load(name)` reads `<luaDir>/<name>.lua`, resolving `--@include "x"` lines to
+ * `<luaDir>/includes/x.lua`.
+ */
+export function createScriptLoader(luaDir: URL): (name: string) => LuaScript {
+  const resolveIncludes = (source: string, stack: string[]): string =>
+    source.replace(INCLUDE, (_line, include: string) => {
+      if (stack.includes(include))
+        throw new Error(`circular Lua include: ${[...stack, include].join(' -> ')}`);
+      const body = readFileSync(new URL(`includes/${include}.lua`, luaDir), 'utf8');
+      return resolveIncludes(body, [...stack, include]);
+    });
+  return (name) =>
+    new LuaScript(name, resolveIncludes(readFileSync(new URL(`${name}.lua`, luaDir), 'utf8'), []));
+}
