@@ -8,6 +8,7 @@ export * from './auth.js';
 export * from './client.js';
 export * from './dispatcher.js';
 export * from './errors.js';
+export { eventFields, eventHeadline } from './events.js';
 export { Heap } from './heap.js';
 export * from './interfaces.js';
 export * from './memory/index.js';
