@@ -40,26 +40,48 @@ interface Result {
   p50: number;
   p99: number;
   commandsPerTask: number;
+  /** Redis main-thread CPU per task, µs (INFO cpu). */
+  redisUs: number;
+  /** This process's CPU per task, µs (both sides: producers and workers). */
+  clientUs: number;
+}
+
+/** Where a run starts: time, commands sent, Redis and client CPU. */
+interface Mark {
+  at: number;
+  commands: number;
+  redisUs: number;
+  client: NodeJS.CpuUsage;
+}
+
+const admin = new Redis(REDIS_URL);
+async function redisCpuUs(): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user_main_thread') + field('used_cpu_sys_main_thread')) * 1e6;
+}
+async function mark(): Promise<Mark> {
+  const redisUs = await redisCpuUs();
+  return { at: performance.now(), commands, redisUs, client: process.cpuUsage() };
 }
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
-function summarise(
-  label: string,
-  started: number,
-  latencies: number[],
-  commandsBefore: number,
-  tasks: number,
-): Result {
-  const elapsed = performance.now() - started;
+async function summarise(label: string, start: Mark, latencies: number[], tasks: number): Promise<Result> {
+  const elapsed = performance.now() - start.at;
+  const client = process.cpuUsage(start.client);
+  const sent = commands - start.commands;
+  const redisUs = (await redisCpuUs()) - start.redisUs;
   latencies.sort((a, b) => a - b);
   return {
     label,
     tasksPerSec: (tasks / elapsed) * 1000,
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
-    commandsPerTask: (commands - commandsBefore) / tasks,
+    commandsPerTask: sent / tasks,
+    redisUs: redisUs / tasks,
+    clientUs: (client.user + client.system) / tasks,
   };
 }
 
@@ -89,8 +111,8 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
   const submittedAt = new Map<string, number>();
   const latencies: number[] = [];
   let done = 0;
-  const before = commands;
-  const started = performance.now();
+  const start = await mark();
+  const started = start.at;
 
   const idle = () =>
     new Promise<void>((resolve) => {
@@ -160,11 +182,10 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
     }
   };
   await Promise.all([producer(), ...Array.from({ length: workers }, (_, i) => worker(i))]);
-  const result = summarise(
+  const result = await summarise(
     `mcpmas  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
-    started,
+    start,
     latencies,
-    before,
     TASKS,
   );
   await queue.close();
@@ -213,8 +234,7 @@ async function mcpmasLatency(): Promise<Result> {
     }
   })();
   const latencies: number[] = [];
-  const before = commands;
-  const started = performance.now();
+  const start = await mark();
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const t0 = performance.now();
     const { task } = await client.submit({ capability: 'bench', payload: { i } });
@@ -224,7 +244,7 @@ async function mcpmasLatency(): Promise<Result> {
     }
     latencies.push(performance.now() - t0);
   }
-  const result = summarise('mcpmas  one at a time        ', started, latencies, before, LATENCY_SAMPLES);
+  const result = await summarise('mcpmas  one at a time        ', start, latencies, LATENCY_SAMPLES);
   stop = true;
   wake?.();
   await loop;
@@ -255,8 +275,8 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
   const all = new Promise<void>((r) => {
     finish = r;
   });
-  const before = commands;
-  const started = performance.now();
+  const start = await mark();
+  const started = start.at;
   const worker = new Worker(
     name,
     async (job) => {
@@ -292,11 +312,10 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
     );
   }
   await all;
-  const result = summarise(
+  const result = await summarise(
     `BullMQ  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
-    started,
+    start,
     latencies,
-    before,
     TASKS,
   );
   await worker.close();
@@ -314,15 +333,14 @@ async function bullLatency(): Promise<Result> {
   const worker = new Worker(name, async () => 1, { connection, prefix, concurrency: 1 });
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
   const latencies: number[] = [];
-  const before = commands;
-  const started = performance.now();
+  const start = await mark();
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const t0 = performance.now();
     const job = await queue.add('bench', { i });
     await job.waitUntilFinished(events);
     latencies.push(performance.now() - t0);
   }
-  const result = summarise('BullMQ  one at a time        ', started, latencies, before, LATENCY_SAMPLES);
+  const result = await summarise('BullMQ  one at a time        ', start, latencies, LATENCY_SAMPLES);
   await worker.close();
   await events.close();
   await queue.obliterate({ force: true });
@@ -335,7 +353,9 @@ async function bullLatency(): Promise<Result> {
 const fmt = (r: Result, base?: Result) =>
   `${r.label}  ${r.tasksPerSec.toFixed(0).padStart(7)} tasks/s  p50 ${r.p50.toFixed(2).padStart(8)} ms  p99 ${r.p99
     .toFixed(2)
-    .padStart(8)} ms  ${r.commandsPerTask.toFixed(2).padStart(5)} cmds/task${
+    .padStart(8)} ms  ${r.commandsPerTask.toFixed(2).padStart(5)} cmds/task  CPU/task: Redis ${r.redisUs
+    .toFixed(1)
+    .padStart(5)} µs, client ${r.clientUs.toFixed(1).padStart(5)} µs${
     base
       ? `  ×${(r.tasksPerSec / base.tasksPerSec).toFixed(2)} throughput, p50 ×${(r.p50 / base.p50).toFixed(2)} of BullMQ`
       : ''
@@ -358,3 +378,4 @@ console.log(
   '\nbatched = mcpmas leases up to 20 tasks per call; both submit in batches of 500 (addBulk / submitBatch).',
 );
 await dropKeys(`${RUN}*`);
+await admin.quit();

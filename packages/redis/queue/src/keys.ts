@@ -6,8 +6,12 @@
 
 /** The queue keys of one namespace. */
 export interface QueueKeys {
-  /** Hash: task id → record JSON (state, counters, times; user JSON kept as strings). */
+  /** Hash: task id → spec JSON, immutable (see `lua/includes/store.lua`). */
   readonly tasks: string;
+  /** Hash: task id → state line: state, counters, times, lease (see `lua/includes/store.lua`). */
+  readonly state: string;
+  /** Hash: `<task id>|e`, `|p`, `|c` → error JSON, progress JSON, cancel reason. */
+  readonly notes: string;
   /** Hash: task id → payload JSON. */
   readonly payloads: string;
   /** Hash: task id → result JSON. */
@@ -49,6 +53,8 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
   const tag = `{${namespace}}`;
   return {
     tasks: `${tag}:tasks`,
+    state: `${tag}:state`,
+    notes: `${tag}:notes`,
     payloads: `${tag}:payloads`,
     results: `${tag}:results`,
     seq: `${tag}:seq`,
@@ -69,7 +75,7 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
   };
 }
 
-/** The fourteen keys every state-changing queue script receives first, in KEYS order. */
+/** The sixteen keys every state-changing queue script receives first, in KEYS order. */
 export function commonKeys(keys: QueueKeys): string[] {
   return [
     keys.tasks,
@@ -86,5 +92,7 @@ export function commonKeys(keys: QueueKeys): string[] {
     keys.leader,
     keys.epoch,
     keys.capabilities,
+    keys.state,
+    keys.notes,
   ];
 }

@@ -43,21 +43,23 @@ import { commonKeys, type QueueKeys, queueKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';
 
 const scripts = {
-  submit: loadScript('submitTask-14'),
-  submitBatch: loadScript('submitBatch-14'),
-  lease: loadScript('leaseTasks-14'),
-  progress: loadScript('progressTask-14'),
-  complete: loadScript('completeTask-14'),
-  completeAndLease: loadScript('completeAndLease-14'),
-  cancel: loadScript('cancelTask-14'),
-  release: loadScript('releaseAgent-14'),
-  evict: loadScript('evictAgent-18'),
-  expireLeases: loadScript('expireLeases-14'),
-  promote: loadScript('promoteDelayed-14'),
-  expireDeadlines: loadScript('expireDeadlines-14'),
-  trim: loadScript('trimResults-14'),
-  readTasks: loadScript('readTasks-3'),
-  readDeadLetters: loadScript('readDeadLetters-4'),
+  submit: loadScript('submitTask-16'),
+  submitBatch: loadScript('submitBatch-16'),
+  lease: loadScript('leaseTasks-16'),
+  progress: loadScript('progressTask-16'),
+  complete: loadScript('completeTask-16'),
+  completeAndLease: loadScript('completeAndLease-16'),
+  reportMany: loadScript('reportMany-16'),
+  submitMany: loadScript('submitMany-16'),
+  cancel: loadScript('cancelTask-16'),
+  release: loadScript('releaseAgent-16'),
+  evict: loadScript('evictAgent-20'),
+  expireLeases: loadScript('expireLeases-16'),
+  promote: loadScript('promoteDelayed-16'),
+  expireDeadlines: loadScript('expireDeadlines-16'),
+  trim: loadScript('trimResults-16'),
+  readTasks: loadScript('readTasks-5'),
+  readDeadLetters: loadScript('readDeadLetters-6'),
   readBatch: loadScript('readBatch-2'),
 };
 
@@ -88,14 +90,37 @@ interface Declared {
   extra?: readonly string[];
 }
 
-/** A record as the scripts store it: user JSON is kept as strings. */
-interface StoredTask extends Omit<TaskView, 'payload' | 'result' | 'metadata' | 'error' | 'progress'> {
+/** The immutable part of a task as stored (`lua/includes/store.lua`); metadata kept as a string. */
+interface Spec {
+  id: string;
+  capability: string;
+  priority: number;
+  maxAttempts: number;
+  maxRetries: number;
+  timeoutMs: number;
   metadata: string;
-  error?: string;
-  progress?: string;
-  leaseToken?: string;
-  seq?: number;
+  idempotencyKey?: string;
+  traceparent?: string;
+  batchId?: string;
 }
+
+/** A task's state line, parsed. */
+interface Hot {
+  state: TaskState;
+  attempts: number;
+  errorRetries: number;
+  createdAt: number;
+  updatedAt: number;
+  availableAt: number;
+  leaseDeadline: number | undefined;
+  completedAt: number | undefined;
+  deadlineAt: number | undefined;
+  leaseToken: string | undefined;
+  agentId: string | undefined;
+}
+
+/** Entries per task in a script reply (`pushTask` in `lua/includes/store.lua`). */
+const TASK_ENTRIES = 7;
 
 /** The Redis task queue. */
 export class RedisTaskQueue implements TaskQueue {
@@ -119,6 +144,9 @@ export class RedisTaskQueue implements TaskQueue {
   /** Capabilities each agent last leased from here, to declare on release. */
   private readonly agentCapabilities = new BoundedMap<string, string[]>(10_000);
   private readonly connectionName: string;
+  /** Submissions and reports made in the same tick, sent as one script call. */
+  private readonly submits = new Batcher<PendingSubmit>((items) => this.flushSubmits(items));
+  private readonly reports = new Batcher<PendingReport>((items) => this.flushReports(items));
   private closed = false;
 
   constructor(options: RedisQueueOptions = {}) {
@@ -139,16 +167,69 @@ export class RedisTaskQueue implements TaskQueue {
     return this.connection.client;
   }
 
-  async submit(task: TaskSubmission): Promise<{ task: TaskView; created: boolean }> {
-    const args = this.taskArgs(task, newId('task'), task.batchId ?? '', '');
-    const reply = await this.exec(scripts.submit, { caps: [task.capability] }, args);
+  /**
+   * Submits one task. Submissions made in the same tick (many clients at once) go to Redis
+   * together in one script call; each is still created, or refused, on its own.
+   */
+  submit(task: TaskSubmission): Promise<{ task: TaskView; created: boolean }> {
+    let prepared: { args: ScriptArg[]; spec: Spec };
+    try {
+      prepared = this.taskArgs(task, newId('task'), task.batchId, '');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.submits.add({ ...prepared, resolve: noop, reject: noop });
+  }
+
+  private async submitOne(item: PendingSubmit): Promise<{ task: TaskView; created: boolean }> {
+    const reply = await this.exec(scripts.submit, { caps: [item.spec.capability] }, item.args);
     if (Number(reply[0]) < 0) throw scriptError(reply, {});
-    const created = reply[2] === 1;
+    return this.submitted(item, reply, 2);
+  }
+
+  /** The view of a submission from its reply at `reply[i]` (created flag, then the task). */
+  private submitted(
+    item: PendingSubmit,
+    reply: readonly unknown[],
+    i: number,
+  ): { task: TaskView; created: boolean } {
+    const created = reply[i] === 1;
     const view = created
-      ? toView(reply[3] as string, args[12] as string, null)
-      : toView(reply[3] as string, reply[4] as string, reply[5] as string | null);
+      ? buildView(
+          item.spec,
+          parseHot(reply[i + 1] as string),
+          item.args[10] as string,
+          false,
+          false,
+          false,
+          false,
+        )
+      : toView(reply, i + 1);
     this.capabilityOf.set(view.id, view.capability);
     return { task: view, created };
+  }
+
+  private async flushSubmits(items: PendingSubmit[]): Promise<void> {
+    if (items.length === 1) return settle(items[0]!, this.submitOne(items[0]!));
+    const args: ScriptArg[] = [items.length];
+    for (const item of items) args.push(...item.args);
+    let reply: unknown[];
+    try {
+      reply = await this.exec(scripts.submitMany, { caps: items.map((item) => item.spec.capability) }, args);
+      if (Number(reply[0]) < 0) throw scriptError(reply, {});
+    } catch (error) {
+      for (const item of items) item.reject(error);
+      return;
+    }
+    let i = 3;
+    for (const item of items) {
+      try {
+        item.resolve(this.submitted(item, reply, i));
+      } catch (error) {
+        item.reject(error);
+      }
+      i += reply[i] === 1 ? 2 : 1 + TASK_ENTRIES;
+    }
   }
 
   async submitBatch(batch: {
@@ -159,7 +240,7 @@ export class RedisTaskQueue implements TaskQueue {
     const batchId = batch.batchId ?? newId('batch');
     const args: ScriptArg[] = [batchId, batch.tasks.length];
     batch.tasks.forEach((task, i) => {
-      args.push(...this.taskArgs(task, newId('task'), batchId, `tasks.${i}.`));
+      args.push(...this.taskArgs(task, newId('task'), batchId, `tasks.${i}.`).args);
     });
     const reply = await this.exec(scripts.submitBatch, { caps: batch.tasks.map((t) => t.capability) }, args);
     if (Number(reply[0]) < 0) throw scriptError(reply, {});
@@ -167,7 +248,7 @@ export class RedisTaskQueue implements TaskQueue {
   }
 
   async getBatch(batchId: string): Promise<BatchView | null> {
-    const reply = (await this.run(scripts.readBatch, [this.keys.batches, this.keys.tasks], [batchId])) as [
+    const reply = (await this.run(scripts.readBatch, [this.keys.batches, this.keys.state], [batchId])) as [
       number,
       number,
       ...string[],
@@ -198,8 +279,8 @@ export class RedisTaskQueue implements TaskQueue {
       newToken(),
     ]);
     const out: LeasedTask[] = [];
-    for (let i = 3; i + 1 < reply.length; i += 2) {
-      const leased = toLeased(reply[i] as string, reply[i + 1] as string | null);
+    for (let i = 3; i + 2 < reply.length; i += 3) {
+      const leased = toLeased(reply, i);
       this.capabilityOf.set(leased.taskId, leased.capability);
       out.push(leased);
     }
@@ -217,21 +298,16 @@ export class RedisTaskQueue implements TaskQueue {
     return { taskId: ref.taskId, leaseDeadline: Number(reply[2]) };
   }
 
+  /**
+   * Records a leased task's outcome. Reports made in the same tick (many agents at once) go
+   * to Redis together in one script call; each is applied, or refused, on its own.
+   */
   async complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
-    const capability = this.capabilityOf.get(ref.taskId);
-    const reply = await this.exec(
-      scripts.complete,
-      { caps: capability ? [capability] : [], agents: [ref.agentId] },
-      this.completeArgs(ref, outcome),
-    );
-    if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
-    const view = toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
-    if (isTerminal(view.state)) this.capabilityOf.delete(view.id);
-    return view;
+    return (await this.report(ref, outcome, [], 0)).task;
   }
 
   /** `complete` then `lease` for the same agent in one Lua script: one round trip. */
-  async completeAndLease(
+  completeAndLease(
     ref: LeaseRef,
     outcome: TaskOutcome,
     next: { capabilities: string[]; max: number },
@@ -239,32 +315,108 @@ export class RedisTaskQueue implements TaskQueue {
     const capabilities = [...new Set(next.capabilities)];
     const max = capabilities.length > 0 ? Math.max(0, Math.floor(next.max)) : 0;
     if (max > 0) this.agentCapabilities.set(ref.agentId, capabilities);
-    const known = this.capabilityOf.get(ref.taskId);
-    const caps = known && !capabilities.includes(known) ? [...capabilities, known] : capabilities;
-    const reply = await this.exec(scripts.completeAndLease, { caps, agents: [ref.agentId] }, [
-      ...this.completeArgs(ref, outcome),
-      max,
-      max > 0 ? newToken() : '',
-    ]);
-    if (Number(reply[0]) < 0) throw scriptError(reply, { ref });
-    const task = toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
+    return this.report(ref, outcome, capabilities, max);
+  }
+
+  private report(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    capabilities: string[],
+    max: number,
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    let args: ScriptArg[];
+    try {
+      args = this.completeArgs(ref, outcome);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    args.push(max, max > 0 ? newToken() : '', max > 0 ? capabilities.length : 0);
+    if (max > 0) args.push(...capabilities);
+    return this.reports.add({
+      ref,
+      args,
+      capabilities: max > 0 ? capabilities : [],
+      resolve: noop,
+      reject: noop,
+    });
+  }
+
+  /** Capabilities and agent a report declares: where it leases from, and its task's when known. */
+  private reportDeclared(item: PendingReport): { caps: string[]; agents: string[] } {
+    const known = this.capabilityOf.get(item.ref.taskId);
+    const caps =
+      known && !item.capabilities.includes(known) ? [...item.capabilities, known] : item.capabilities;
+    return { caps, agents: [item.ref.agentId] };
+  }
+
+  private async reportOne(item: PendingReport): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const reply = await this.exec(scripts.completeAndLease, this.reportDeclared(item), item.args);
+    if (Number(reply[0]) < 0) throw scriptError(reply, { ref: item.ref });
+    return this.reported(reply, 2, reply.length);
+  }
+
+  /** A report's task and new leases from `reply[i..end)`: the task, a count, the leases. */
+  private reported(
+    reply: readonly unknown[],
+    i: number,
+    end: number,
+  ): { task: TaskView; leased: LeasedTask[] } {
+    const task = toView(reply, i);
     if (isTerminal(task.state)) this.capabilityOf.delete(task.id);
     const leased: LeasedTask[] = [];
-    for (let i = 6; i + 1 < reply.length; i += 2) {
-      const t = toLeased(reply[i] as string, reply[i + 1] as string | null);
+    for (let j = i + TASK_ENTRIES + 1; j + 2 < end; j += 3) {
+      const t = toLeased(reply, j);
       this.capabilityOf.set(t.taskId, t.capability);
       leased.push(t);
     }
     return { task, leased };
   }
 
+  private async flushReports(items: PendingReport[]): Promise<void> {
+    if (items.length === 1) return settle(items[0]!, this.reportOne(items[0]!));
+    const caps = new Set<string>();
+    const agents = new Set<string>();
+    const args: ScriptArg[] = [items.length];
+    for (const item of items) {
+      const declared = this.reportDeclared(item);
+      for (const cap of declared.caps) caps.add(cap);
+      agents.add(item.ref.agentId);
+      args.push(...item.args);
+    }
+    let reply: unknown[];
+    try {
+      reply = await this.exec(scripts.reportMany, { caps, agents }, args);
+      if (Number(reply[0]) < 0) throw scriptError(reply, {});
+    } catch (error) {
+      for (const item of items) item.reject(error);
+      return;
+    }
+    let i = 3;
+    const again: PendingReport[] = [];
+    for (const item of items) {
+      const length = Number(reply[i]);
+      const start = i + 1;
+      i = start + length;
+      const code = Number(reply[start]);
+      if (code === ScriptCode.NeedKeys) {
+        again.push(item);
+      } else if (code < 0) {
+        item.reject(scriptError(reply.slice(start, i), { ref: item.ref }));
+      } else {
+        try {
+          item.resolve(this.reported(reply, start + 1, i));
+        } catch (error) {
+          item.reject(error);
+        }
+      }
+    }
+    // Reports that needed keys nobody declared changed nothing: run each on its own.
+    await Promise.all(again.map((item) => settle(item, this.reportOne(item))));
+  }
+
   async get(taskId: string): Promise<TaskView | null> {
-    const reply = (await this.run(
-      scripts.readTasks,
-      [this.keys.tasks, this.keys.payloads, this.keys.results],
-      [taskId],
-    )) as Array<string | null>;
-    return reply.length === 0 ? null : toView(reply[0]!, reply[1]!, reply[2] ?? null);
+    const reply = (await this.run(scripts.readTasks, this.storeKeys(), [taskId])) as unknown[];
+    return reply.length === 0 ? null : toView(reply, 0);
   }
 
   async cancel(taskId: string, reason?: string): Promise<TaskView> {
@@ -276,7 +428,7 @@ export class RedisTaskQueue implements TaskQueue {
     ]);
     if (Number(reply[0]) < 0) throw scriptError(reply, { taskId });
     this.capabilityOf.delete(taskId);
-    return toView(reply[2] as string, reply[3] as string, reply[4] as string | null);
+    return toView(reply, 2);
   }
 
   async leasedBy(agentId: string): Promise<string[]> {
@@ -398,12 +550,11 @@ export class RedisTaskQueue implements TaskQueue {
   async deadLetters(limit = 100): Promise<TaskView[]> {
     const reply = (await this.run(
       scripts.readDeadLetters,
-      [this.keys.dead, this.keys.tasks, this.keys.payloads, this.keys.results],
+      [this.keys.dead, ...this.storeKeys()],
       [limit],
-    )) as Array<string | null>;
+    )) as unknown[];
     const out: TaskView[] = [];
-    for (let i = 0; i + 2 < reply.length; i += 3)
-      out.push(toView(reply[i]!, reply[i + 1]!, reply[i + 2] ?? null));
+    for (let i = 0; i + TASK_ENTRIES <= reply.length; i += TASK_ENTRIES) out.push(toView(reply, i));
     return out;
   }
 
@@ -507,6 +658,12 @@ export class RedisTaskQueue implements TaskQueue {
     throw new InternalError(`${script.name} kept asking for more keys`);
   }
 
+  /** The five hashes a task is stored in, in the order the read scripts take them. */
+  private storeKeys(): string[] {
+    const k = this.keys;
+    return [k.tasks, k.state, k.payloads, k.results, k.notes];
+  }
+
   private async run(script: LuaScript, keys: string[], args: ScriptArg[]): Promise<unknown> {
     try {
       return await script.run(this.connection.client, keys, args);
@@ -535,11 +692,19 @@ export class RedisTaskQueue implements TaskQueue {
     ];
   }
 
-  /** The 13 script arguments of one task (see `lua/includes/create.lua`), validated. */
-  private taskArgs(task: SubmitTask, id: string, batchId: string, path: string): ScriptArg[] {
+  /**
+   * The 11 script arguments of one task (see `lua/includes/create.lua`), validated, and its
+   * spec (the immutable part, stored as JSON).
+   */
+  private taskArgs(
+    task: SubmitTask,
+    id: string,
+    batchId: string | undefined,
+    path: string,
+  ): { args: ScriptArg[]; spec: Spec } {
     const priority = task.priority ?? 0;
-    if (typeof task.capability !== 'string' || task.capability === '') {
-      throw invalid(`${path}capability`, 'must be a non-empty string');
+    if (typeof task.capability !== 'string' || task.capability === '' || task.capability.includes('|')) {
+      throw invalid(`${path}capability`, 'must be a non-empty string without "|"');
     }
     if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
       throw invalid(`${path}priority`, `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`);
@@ -549,21 +714,32 @@ export class RedisTaskQueue implements TaskQueue {
         throw invalid(`${path}${field}`, `must be an integer >= ${min}`);
       return value;
     };
-    return [
+    const spec: Spec = {
       id,
-      task.capability,
+      capability: task.capability,
       priority,
-      int('maxAttempts', task.maxAttempts ?? this.options.defaultMaxAttempts, 1),
-      int('maxRetries', task.maxRetries ?? this.options.defaultMaxRetries, 0),
-      int('timeoutMs', task.timeoutMs ?? this.options.defaultTimeoutMs, 1),
+      maxAttempts: int('maxAttempts', task.maxAttempts ?? this.options.defaultMaxAttempts, 1),
+      maxRetries: int('maxRetries', task.maxRetries ?? this.options.defaultMaxRetries, 0),
+      timeoutMs: int('timeoutMs', task.timeoutMs ?? this.options.defaultTimeoutMs, 1),
+      metadata: JSON.stringify(task.metadata ?? {}),
+    };
+    if (task.idempotencyKey) spec.idempotencyKey = task.idempotencyKey;
+    if (task.traceparent) spec.traceparent = task.traceparent;
+    if (batchId) spec.batchId = batchId;
+    const args: ScriptArg[] = [
+      id,
+      spec.capability,
+      priority,
+      spec.maxAttempts,
+      spec.maxRetries,
+      spec.timeoutMs,
       int('delayMs', task.delayMs ?? 0, 0),
       task.deadlineMs === undefined ? '' : int('deadlineMs', task.deadlineMs, 1),
       task.idempotencyKey ?? '',
-      task.traceparent ?? '',
-      batchId,
-      JSON.stringify(task.metadata ?? {}),
+      JSON.stringify(spec),
       JSON.stringify(task.payload ?? null) ?? 'null',
     ];
+    return { args, spec };
   }
 }
 
@@ -573,41 +749,97 @@ function invalid(path: string, message: string): ValidationError {
   });
 }
 
-function parseJson(text: string | null | undefined): unknown {
-  return text == null ? null : JSON.parse(text);
+const optionalNumber = (text: string | undefined) => (text ? Number(text) : undefined);
+
+/** Parses a state line (`lua/includes/store.lua`); the agent id is last and may hold `|`. */
+function parseHot(line: string): Hot {
+  const f = line.split('|');
+  return {
+    state: f[0] as TaskState,
+    attempts: Number(f[1]),
+    errorRetries: Number(f[2]),
+    createdAt: Number(f[4]),
+    updatedAt: Number(f[5]),
+    availableAt: Number(f[6]),
+    leaseDeadline: optionalNumber(f[7]),
+    completedAt: optionalNumber(f[8]),
+    deadlineAt: optionalNumber(f[9]),
+    leaseToken: f[12] || undefined,
+    agentId: (f.length > 14 ? f.slice(13).join('|') : f[13]) || undefined,
+  };
 }
 
-function toView(json: string, payload: string | null, result: string | null): TaskView {
-  const {
-    leaseToken: _token,
-    seq: _seq,
-    metadata,
-    error,
-    progress,
-    ...rest
-  } = JSON.parse(json) as StoredTask;
-  const view: TaskView = { ...rest, payload: parseJson(payload), metadata: JSON.parse(metadata) };
+type Stored = string | null | false;
+
+function buildView(
+  spec: Spec,
+  hot: Hot,
+  payload: string,
+  result: Stored,
+  error: Stored,
+  progress: Stored,
+  cancelReason: Stored,
+): TaskView {
+  const view: TaskView = {
+    id: spec.id,
+    capability: spec.capability,
+    state: hot.state,
+    priority: spec.priority,
+    payload: JSON.parse(payload),
+    attempts: hot.attempts,
+    errorRetries: hot.errorRetries,
+    maxAttempts: spec.maxAttempts,
+    maxRetries: spec.maxRetries,
+    timeoutMs: spec.timeoutMs,
+    metadata: JSON.parse(spec.metadata),
+    createdAt: hot.createdAt,
+    updatedAt: hot.updatedAt,
+    availableAt: hot.availableAt,
+  };
+  if (hot.agentId !== undefined) view.agentId = hot.agentId;
+  if (spec.batchId !== undefined) view.batchId = spec.batchId;
+  if (spec.idempotencyKey !== undefined) view.idempotencyKey = spec.idempotencyKey;
+  if (spec.traceparent !== undefined) view.traceparent = spec.traceparent;
+  if (hot.leaseDeadline !== undefined) view.leaseDeadline = hot.leaseDeadline;
+  if (hot.deadlineAt !== undefined) view.deadlineAt = hot.deadlineAt;
+  if (hot.completedAt !== undefined) view.completedAt = hot.completedAt;
+  if (result) view.result = JSON.parse(result);
   if (error) view.error = JSON.parse(error);
   if (progress) view.progress = JSON.parse(progress);
-  if (result != null) view.result = JSON.parse(result);
+  if (cancelReason !== false && cancelReason !== null) view.cancelReason = cancelReason;
   return view;
 }
 
-function toLeased(json: string, payload: string | null): LeasedTask {
-  const r = JSON.parse(json) as StoredTask;
+/** The task at `reply[i..i+6]` (`pushTask` in `lua/includes/store.lua`). */
+function toView(reply: readonly unknown[], i: number): TaskView {
+  return buildView(
+    JSON.parse(reply[i] as string) as Spec,
+    parseHot(reply[i + 1] as string),
+    reply[i + 2] as string,
+    reply[i + 3] as Stored,
+    reply[i + 4] as Stored,
+    reply[i + 5] as Stored,
+    reply[i + 6] as Stored,
+  );
+}
+
+/** The leased task at `reply[i..i+2]`: spec, state line, payload. */
+function toLeased(reply: readonly unknown[], i: number): LeasedTask {
+  const spec = JSON.parse(reply[i] as string) as Spec;
+  const hot = parseHot(reply[i + 1] as string);
   const leased: LeasedTask = {
-    taskId: r.id,
-    capability: r.capability,
-    payload: parseJson(payload),
-    priority: r.priority,
-    attempt: r.attempts + r.errorRetries + 1,
-    leaseToken: r.leaseToken!,
-    leaseDeadline: r.leaseDeadline!,
-    timeoutMs: r.timeoutMs,
-    metadata: JSON.parse(r.metadata),
+    taskId: spec.id,
+    capability: spec.capability,
+    payload: JSON.parse((reply[i + 2] as string | null) ?? 'null'),
+    priority: spec.priority,
+    attempt: hot.attempts + hot.errorRetries + 1,
+    leaseToken: hot.leaseToken!,
+    leaseDeadline: hot.leaseDeadline!,
+    timeoutMs: spec.timeoutMs,
+    metadata: JSON.parse(spec.metadata),
   };
-  if (r.traceparent) leased.traceparent = r.traceparent;
-  if (r.batchId) leased.batchId = r.batchId;
+  if (spec.traceparent) leased.traceparent = spec.traceparent;
+  if (spec.batchId) leased.batchId = spec.batchId;
   return leased;
 }
 
@@ -643,5 +875,63 @@ class BoundedMap<K, V> extends Map<K, V> {
       if (!oldest.done) this.delete(oldest.value);
     }
     return this;
+  }
+}
+
+const noop = () => undefined;
+
+/** Most calls one grouped script call carries. */
+const MAX_GROUP = 200;
+
+/** A call waiting in a {@link Batcher}. */
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+interface PendingSubmit extends Pending<{ task: TaskView; created: boolean }> {
+  args: ScriptArg[];
+  spec: Spec;
+}
+
+interface PendingReport extends Pending<{ task: TaskView; leased: LeasedTask[] }> {
+  ref: LeaseRef;
+  args: ScriptArg[];
+  /** Where the report leases from (empty: it leases nothing). */
+  capabilities: string[];
+}
+
+/** Settles a pending call with the outcome of `work`. */
+async function settle<T>(item: Pending<T>, work: Promise<T>): Promise<void> {
+  try {
+    item.resolve(await work);
+  } catch (error) {
+    item.reject(error);
+  }
+}
+
+/**
+ * Collects the calls made in one tick and hands them to `flush` together once the tick's
+ * synchronous work and promise callbacks are done (`process.nextTick` runs after them), so
+ * the calls that many clients or agents make at once cost one Redis round trip. A lone call
+ * waits for nothing but the end of its own tick.
+ */
+class Batcher<Item extends Pending<never> | Pending<unknown>> {
+  private items: Item[] = [];
+
+  constructor(private readonly flush: (items: Item[]) => Promise<void>) {}
+
+  add<T>(item: Item & Pending<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      item.resolve = resolve;
+      item.reject = reject;
+      if (this.items.push(item) === 1) process.nextTick(() => this.run());
+    });
+  }
+
+  private run(): void {
+    const items = this.items;
+    this.items = [];
+    for (let i = 0; i < items.length; i += MAX_GROUP) void this.flush(items.slice(i, i + MAX_GROUP));
   }
 }

@@ -1,6 +1,40 @@
--- The body of completeTask: records the outcome of a leased task (see completeTask-14.lua).
--- Uses the queue prologue. Returns nil and the task when done, or an error reply table.
+-- The body of completeTask: records the outcome of a leased task (see completeTask-16.lua).
+-- Uses the queue prologue. Returns nil and the task's state line when done, or an error reply.
+
+-- The common case, a success of a task with no error kept from an earlier attempt (progress
+-- is fine), rewrites the state line without parsing it; returns nil when the general path
+-- has to decide (refusals included).
+local function completeFast(id, agentId, token, hasResult, result)
+  local raw = redis.call('HGET', K.state, id)
+  if not raw then return { E_NOT_FOUND } end
+  -- The line ends with the lease token and the agent: a random token cannot be forged.
+  local suffix = '|' .. token .. '|' .. agentId
+  if string.sub(raw, -#suffix) ~= suffix then return nil end
+  local head, available, deadlineAt, timeoutMs, notes = string.match(raw, LEASED_LINE)
+  if not head or (notes ~= '' and notes ~= '0' and notes ~= '2') then return nil end
+  needAgent(agentId)
+  if missing then return needKeysReply() end
+  redis.call('ZREM', K.leases, id)
+  redis.call('ZREM', agentKey[agentId], id)
+  if hasResult == '1' then
+    redis.call('HSET', K.results, id, result)
+  else
+    redis.call('HDEL', K.results, id)
+  end
+  if deadlineAt ~= '' then redis.call('ZREM', K.deadlines, id) end
+  redis.call('ZADD', K.terminal, nextSeq(), id)
+  signalTerminal({ id = id, state = 'succeeded', agentId = agentId })
+  local line = 'succeeded|' .. head .. '|' .. NOW .. '|' .. available .. '||' .. NOW .. '|' .. deadlineAt
+    .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId
+  redis.call('HSET', K.state, id, line)
+  return nil, line
+end
+
 local function completeTask(id, agentId, token, status, hasResult, result, errorJson, retryable, eb1, eb2, eb3)
+  if status == 'succeeded' then
+    local refused, line = completeFast(id, agentId, token, hasResult, result)
+    if refused or line then return refused, line end
+  end
   local t = loadTask(id)
   if not t then return { E_NOT_FOUND } end
   if t.state ~= 'leased' or t.leaseToken ~= token or t.agentId ~= agentId then
@@ -19,14 +53,12 @@ local function completeTask(id, agentId, token, status, hasResult, result, error
       redis.call('HDEL', K.results, id)
     end
     t.error = nil
-    finish(t, 'succeeded')
+    return nil, finish(t, 'succeeded')
   elseif retry then
     t.errorRetries = t.errorRetries + 1
     t.error = errorJson
-    requeue(t, backoff(t.errorRetries, tonumber(eb1), tonumber(eb2), tonumber(eb3)))
-  else
-    t.error = errorJson
-    finish(t, 'failed')
+    return nil, requeue(t, backoff(t.errorRetries, tonumber(eb1), tonumber(eb2), tonumber(eb3)))
   end
-  return nil, t
+  t.error = errorJson
+  return nil, finish(t, 'failed')
 end

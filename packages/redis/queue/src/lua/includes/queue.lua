@@ -2,7 +2,7 @@
   Prologue of every state-changing queue script: the shared KEYS and ARGV layout, declared
   per-capability and per-agent keys, and the task helpers.
 
-  KEYS[1]   tasks         hash   taskId -> record JSON (user JSON kept as strings inside)
+  KEYS[1]   tasks         hash   taskId -> spec JSON (includes/store.lua)
   KEYS[2]   payloads      hash   taskId -> payload JSON
   KEYS[3]   results       hash   taskId -> result JSON
   KEYS[4]   seq           counter for FIFO order, lease order and completion order
@@ -16,7 +16,9 @@
   KEYS[12]  leader        string "<token> <hubId>" (leader election)
   KEYS[13]  epoch         leadership counter (leader election)
   KEYS[14]  capabilities  set    every capability ever submitted
-  KEYS[15..]              declared keys: ready(c), delayed(c) for each declared capability c
+  KEYS[15]  state         hash   taskId -> state line (includes/store.lua)
+  KEYS[16]  notes         hash   "<taskId>|e|p|c" -> error, progress, cancel reason
+  KEYS[17..]              declared keys: ready(c), delayed(c) for each declared capability c
                           (in ARGV order), then agentLeases(a) for each declared agent a
 
   ARGV[1]   signal channel (pub/sub) for wake-ups
@@ -39,7 +41,10 @@ local K = {
   tasks = KEYS[1], payloads = KEYS[2], results = KEYS[3], seq = KEYS[4], leases = KEYS[5],
   deadlines = KEYS[6], terminal = KEYS[7], dead = KEYS[8], idempotency = KEYS[9],
   batches = KEYS[10], events = KEYS[11], leader = KEYS[12], epoch = KEYS[13], capabilities = KEYS[14],
+  state = KEYS[15], notes = KEYS[16],
 }
+local S = K
+--@include "store"
 local CHANNEL, ORIGIN, FENCE_HUB, FENCE_EPOCH = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local MAX_EVENTS = tonumber(ARGV[5])
 math.randomseed(tonumber(ARGV[6]))
@@ -54,12 +59,12 @@ do
   for i = 1, nCaps do
     local cap = ARGV[7 + i]
     declaredCaps[i] = cap
-    readyKey[cap] = KEYS[13 + 2 * i]
-    delayedKey[cap] = KEYS[14 + 2 * i]
+    readyKey[cap] = KEYS[15 + 2 * i]
+    delayedKey[cap] = KEYS[16 + 2 * i]
   end
   local p = 8 + nCaps
   local nAgents = tonumber(ARGV[p])
-  for i = 1, nAgents do agentKey[ARGV[p + i]] = KEYS[14 + 2 * nCaps + i] end
+  for i = 1, nAgents do agentKey[ARGV[p + i]] = KEYS[16 + 2 * nCaps + i] end
   A = p + nAgents + 1
 end
 
@@ -99,17 +104,6 @@ local function needKeysReply()
   return out
 end
 
-local function loadTask(id)
-  local raw = redis.call('HGET', K.tasks, id)
-  if raw then return cjson.decode(raw) end
-  return nil
-end
--- Saves and returns the record JSON.
-local function saveTask(t)
-  local json = cjson.encode(t)
-  redis.call('HSET', K.tasks, t.id, json)
-  return json
-end
 local function nextSeq() return redis.call('INCR', K.seq) end
 
 -- Ready score: priority first (higher runs first), then sequence (FIFO). (1000 - priority)

@@ -8,7 +8,7 @@
   ARGV[A+1]       1 when a reason is given, else 0
   ARGV[A+2]       reason
 
-  Reply: {0, signals, record JSON, payload, result|false}
+  Reply: {0, signals, task (7 entries, includes/store.lua)}
          {E_NOT_FOUND} | {E_TERMINAL, state} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
@@ -20,5 +20,7 @@ needIndexKeys(t)
 if missing then return needKeysReply() end
 unindex(t)
 if ARGV[A + 1] == '1' then t.cancelReason = ARGV[A + 2] end
-finish(t, 'cancelled')
-return { 0, publishSignals(), cjson.encode(t), redis.call('HGET', K.payloads, id), redis.call('HGET', K.results, id) }
+local raw = finish(t, 'cancelled')
+local out = { 0, publishSignals() }
+pushTask(out, id, raw)
+return out

@@ -9,14 +9,15 @@
   ARGV[A+1]       max
   ARGV[A+2]       token nonce; lease tokens are "<nonce>.<n>"
 
-  Reply: {0, signals, count, record JSON, payload, record JSON, payload, ...}
+  Reply: {0, signals, count, then spec, state line, payload of each leased task}
 ]]
 --@include "queue"
 --@include "lease"
 local agentId = ARGV[A]
 needAgent(agentId)
 if missing then return needKeysReply() end
+promoteDue(1000)
 local out = { 0, '', 0 }
-out[3] = leaseTasks(agentId, tonumber(ARGV[A + 1]), ARGV[A + 2], out)
+out[3] = leaseTasks(agentId, tonumber(ARGV[A + 1]), ARGV[A + 2], out, declaredCaps)
 out[2] = publishSignals()
 return out

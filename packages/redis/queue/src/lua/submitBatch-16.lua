@@ -5,7 +5,7 @@
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every task's capability.
   ARGV[A]         batch id
   ARGV[A+1]       number of tasks n
-  ARGV[A+2..]     n tasks of 13 arguments each (includes/create.lua)
+  ARGV[A+2..]     n tasks of 11 arguments each (includes/create.lua)
 
   Reply: {0, signals, created (1|0), taskId, state, taskId, state, ...}
          {E_NEED_KEYS, ...} when a capability was not declared
@@ -26,18 +26,17 @@ else
   if missing then return needKeysReply() end
   ids = {}
   for j = 0, n - 1 do
-    local t = submitOne(first + j * TASK_ARGS)
-    ids[#ids + 1] = t.id
+    ids[#ids + 1] = submitOne(first + j * TASK_ARGS)
   end
   redis.call('HSET', K.batches, batchId, cjson.encode({ createdAt = NOW, taskIds = ids }))
 end
 
 local out = { 0, publishSignals(), created }
 for _, id in ipairs(ids) do
-  local t = loadTask(id)
-  if t then
+  local raw = redis.call('HGET', K.state, id)
+  if raw then
     out[#out + 1] = id
-    out[#out + 1] = t.state
+    out[#out + 1] = string.match(raw, '^[^|]*')
   end
 end
 return out

@@ -6,12 +6,15 @@
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the agent and the
                    capabilities to lease from (and the task's capability when known).
-  ARGV[A..A+10]   as completeTask-14.lua: taskId, agentId, lease token, status, has result,
+  ARGV[A..A+10]   as completeTask-16.lua: taskId, agentId, lease token, status, has result,
                   result JSON, error JSON, retryable, error backoff (baseMs, maxMs, jitter)
   ARGV[A+11]      most tasks to lease next (0 leases nothing)
   ARGV[A+12]      token nonce of the new leases ("<nonce>.<n>")
+  ARGV[A+13]      number of capabilities to lease from c, then ARGV[A+14..A+13+c] their
+                  names (each declared)
 
-  Reply: {0, signals, record JSON, payload, result|false, count, record JSON, payload, ...}
+  Reply: {0, signals, task (7 entries, includes/store.lua), count, then spec, state line and
+          payload of each leased task}
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
@@ -20,10 +23,18 @@
 local id, agentId = ARGV[A], ARGV[A + 1]
 needAgent(agentId)
 if missing then return needKeysReply() end
-local refused, t = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
+local refused, raw = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
 if refused then return refused end
-local out = { 0, '', cjson.encode(t), redis.call('HGET', K.payloads, id), redis.call('HGET', K.results, id), 0 }
-out[6] = leaseTasks(agentId, tonumber(ARGV[A + 11]), ARGV[A + 12], out)
+local out = { 0, '' }
+pushTask(out, id, raw)
+out[10] = 0
+local max = tonumber(ARGV[A + 11])
+if max > 0 then
+  local caps = {}
+  for c = 1, tonumber(ARGV[A + 13]) do caps[c] = ARGV[A + 13 + c] end
+  promoteDue(1000)
+  out[10] = leaseTasks(agentId, max, ARGV[A + 12], out, caps)
+end
 out[2] = publishSignals()
 return out

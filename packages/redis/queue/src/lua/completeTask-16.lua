@@ -15,13 +15,15 @@
   ARGV[A+7]       1 when the error is retryable, else 0
   ARGV[A+8..A+10] error backoff: baseMs, maxMs, jitter
 
-  Reply: {0, signals, record JSON, payload, result|false}
+  Reply: {0, signals, task (7 entries, includes/store.lua)}
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
 --@include "complete"
 local id = ARGV[A]
-local refused, t = completeTask(id, ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
+local refused, raw = completeTask(id, ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
 if refused then return refused end
-return { 0, publishSignals(), cjson.encode(t), redis.call('HGET', K.payloads, id), redis.call('HGET', K.results, id) }
+local out = { 0, publishSignals() }
+pushTask(out, id, raw)
+return out

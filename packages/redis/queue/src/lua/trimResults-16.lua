@@ -24,9 +24,7 @@ for i, id in ipairs(entries) do
   redis.call('ZREM', K.terminal, id)
   redis.call('ZREM', K.dead, id)
   if t then
-    redis.call('HDEL', K.tasks, id)
-    redis.call('HDEL', K.payloads, id)
-    redis.call('HDEL', K.results, id)
+    dropTask(id)
     if t.idempotencyKey and redis.call('HGET', K.idempotency, t.idempotencyKey) == id then
       redis.call('HDEL', K.idempotency, t.idempotencyKey)
     end
@@ -35,7 +33,7 @@ for i, id in ipairs(entries) do
       if batch then
         local empty = true
         for _, other in ipairs(cjson.decode(batch).taskIds or {}) do
-          if redis.call('HEXISTS', K.tasks, other) == 1 then
+          if redis.call('HEXISTS', K.state, other) == 1 then
             empty = false
             break
           end

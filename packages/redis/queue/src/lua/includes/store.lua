@@ -1,0 +1,116 @@
+-- Task storage. A task is kept in five hashes, all fields named by task id:
+--   tasks     the spec: immutable JSON written once at submit (built by the client):
+--             {id, capability, priority, maxAttempts, maxRetries, timeoutMs,
+--              metadata (a JSON string), idempotencyKey?, traceparent?, batchId?}
+--   state     the hot state, one '|'-separated line a script parses and rewrites without
+--             JSON (see HOT below); the agent id is last, so it may hold any character
+--   payloads  payload JSON        results  result JSON
+--   notes     "<id>|e" error JSON, "<id>|p" progress JSON, "<id>|c" cancel reason, present
+--             as flagged in the state line (1, 2, 4)
+-- Scripts that only move a task along (lease, report) touch the state line alone; only the
+-- rare paths (crash requeue, retry, cancel) decode the spec.
+-- Needs a table S = {tasks, state, payloads, results, notes} of KEYS entries.
+
+-- Fields of the state line, in order.
+local HOT = { 'state', 'attempts', 'errorRetries', 'seq', 'createdAt', 'updatedAt', 'availableAt',
+  'leaseDeadline', 'completedAt', 'deadlineAt', 'timeoutMs', 'notes', 'leaseToken', 'agentId' }
+local HOT_NUMBERS = { attempts = true, errorRetries = true, seq = true, createdAt = true,
+  updatedAt = true, availableAt = true, leaseDeadline = true, completedAt = true, deadlineAt = true,
+  timeoutMs = true, notes = true }
+local HOT_PATTERN = '^' .. string.rep('([^|]*)|', #HOT - 1) .. '(.*)$'
+-- Note flag, task field, notes field suffix.
+-- A state line of a task in one state, up to its notes; captures: the fields attempts to
+-- createdAt (as one), availableAt, deadlineAt, timeoutMs, notes. The fast paths of lease and
+-- report rewrite a line from these without parsing it whole.
+local QUEUED_LINE = '^queued|([^|]*|[^|]*|[^|]*|[^|]*)|[^|]*|([^|]*)|[^|]*|[^|]*|([^|]*)|([^|]*)|([^|]*)|'
+local LEASED_LINE = '^leased|([^|]*|[^|]*|[^|]*|[^|]*)|[^|]*|([^|]*)|[^|]*|[^|]*|([^|]*)|([^|]*)|([^|]*)|'
+local NOTES = { { 1, 'error', '|e' }, { 2, 'progress', '|p' }, { 4, 'cancelReason', '|c' } }
+
+-- Integers as digits (tostring would switch to exponent notation past 14 digits).
+local function int(n) if n == nil then return '' end return string.format('%.0f', n) end
+
+-- Parses a state line into a table (empty fields become nil, numbers numbers).
+local function parseHot(raw)
+  local v = { string.match(raw, HOT_PATTERN) }
+  local h = {}
+  for i, name in ipairs(HOT) do
+    local s = v[i]
+    if s ~= '' then
+      if HOT_NUMBERS[name] then h[name] = tonumber(s) else h[name] = s end
+    end
+  end
+  return h
+end
+
+local function packHot(h)
+  return table.concat({ h.state, int(h.attempts), int(h.errorRetries), int(h.seq), int(h.createdAt),
+    int(h.updatedAt), int(h.availableAt), int(h.leaseDeadline), int(h.completedAt), int(h.deadlineAt),
+    int(h.timeoutMs), int(h.notes), h.leaseToken or '', h.agentId or '' }, '|')
+end
+
+local function hasNote(flags, bit) return flags ~= nil and flags % (2 * bit) >= bit end
+
+-- Appends a task to a reply as 7 entries: spec, state line, payload, result|false,
+-- error|false, progress|false, cancel reason|false. `raw` is its state line when at hand.
+local function pushTask(out, id, raw)
+  raw = raw or redis.call('HGET', S.state, id)
+  local n = #out
+  out[n + 1] = redis.call('HGET', S.tasks, id)
+  out[n + 2] = raw
+  out[n + 3] = redis.call('HGET', S.payloads, id) or 'null'
+  out[n + 4] = redis.call('HGET', S.results, id) or false
+  local flags = tonumber(string.match(raw, '^[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)')) or 0
+  if flags == 0 then
+    out[n + 5], out[n + 6], out[n + 7] = false, false, false
+  else
+    local notes = redis.call('HMGET', S.notes, id .. '|e', id .. '|p', id .. '|c')
+    out[n + 5], out[n + 6], out[n + 7] = notes[1] or false, notes[2] or false, notes[3] or false
+  end
+end
+
+-- The whole task as one table: spec, state and notes (error, progress, cancelReason strings).
+local function loadTask(id)
+  local raw = redis.call('HGET', S.state, id)
+  if not raw then return nil end
+  local t = cjson.decode(redis.call('HGET', S.tasks, id))
+  for k, v in pairs(parseHot(raw)) do t[k] = v end
+  local flags = t.notes or 0
+  if flags > 0 then
+    local notes = redis.call('HMGET', S.notes, id .. '|e', id .. '|p', id .. '|c')
+    if notes[1] then t.error = notes[1] end
+    if notes[2] then t.progress = notes[2] end
+    if notes[3] then t.cancelReason = notes[3] end
+  end
+  t.notesBefore = flags
+  return t
+end
+
+-- Writes the state line and notes of a task loaded by loadTask (the spec never changes).
+-- Returns the state line.
+local function saveTask(t)
+  local before = t.notesBefore or 0
+  local flags = 0
+  for _, note in ipairs(NOTES) do
+    local value = t[note[2]]
+    if value then
+      flags = flags + note[1]
+      redis.call('HSET', S.notes, t.id .. note[3], value)
+    elseif hasNote(before, note[1]) then
+      redis.call('HDEL', S.notes, t.id .. note[3])
+    end
+  end
+  t.notes = flags
+  t.notesBefore = flags
+  local raw = packHot(t)
+  redis.call('HSET', S.state, t.id, raw)
+  return raw
+end
+
+-- Removes every trace of a task's record.
+local function dropTask(id)
+  redis.call('HDEL', S.tasks, id)
+  redis.call('HDEL', S.state, id)
+  redis.call('HDEL', S.payloads, id)
+  redis.call('HDEL', S.results, id)
+  redis.call('HDEL', S.notes, id .. '|e', id .. '|p', id .. '|c')
+end
