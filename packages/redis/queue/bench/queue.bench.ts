@@ -12,7 +12,8 @@
  * results, so both do the same work per task. Its worker reports a result and fetches the next
  * job in one script (moveToFinished); mcpmas agents do the same with `completeAndLease`.
  *
- * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_TASKS (default 20000).
+ * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_TASKS (default 20000),
+ * BENCH_RUNS (default 10u,10b,50u,50b,latency), BENCH_ONLY=mcpmas (skip BullMQ, for profiling).
  */
 
 import type { LeasedTask, TaskOutcome } from '@mcpmas/core';
@@ -361,19 +362,25 @@ const fmt = (r: Result, base?: Result) =>
       : ''
   }`;
 
+// BENCH_ONLY=mcpmas skips BullMQ (for profiling); BENCH_RUNS=10u,50b,latency picks runs.
+const mcpmasOnly = process.env.BENCH_ONLY === 'mcpmas';
+const runs = new Set((process.env.BENCH_RUNS ?? '10u,10b,50u,50b,latency').split(','));
 console.log(`mcpmas Redis queue vs BullMQ — ${TASKS} tasks per run, Redis ${REDIS_URL}\n`);
 for (const workers of [10, 50]) {
   for (const batched of [false, true]) {
-    const bull = await bullThroughput(workers, batched);
+    if (!runs.has(`${workers}${batched ? 'b' : 'u'}`)) continue;
+    const bull = mcpmasOnly ? undefined : await bullThroughput(workers, batched);
     const mine = await mcpmasThroughput(workers, batched);
-    console.log(fmt(bull));
+    if (bull) console.log(fmt(bull));
     console.log(fmt(mine, bull));
   }
 }
-const bull = await bullLatency();
-const mine = await mcpmasLatency();
-console.log(fmt(bull));
-console.log(fmt(mine, bull));
+if (runs.has('latency')) {
+  const bull = mcpmasOnly ? undefined : await bullLatency();
+  const mine = await mcpmasLatency();
+  if (bull) console.log(fmt(bull));
+  console.log(fmt(mine, bull));
+}
 console.log(
   '\nbatched = mcpmas leases up to 20 tasks per call; both submit in batches of 500 (addBulk / submitBatch).',
 );

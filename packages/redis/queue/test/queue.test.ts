@@ -15,6 +15,18 @@ import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js
 
 const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
 
+/** Counts the EVALSHA calls a queue sends. */
+function countEvalsha(queue: RedisTaskQueue): { readonly calls: number; reset(): void } {
+  const client = queue.client as Redis;
+  const counter = { calls: 0, reset: () => (counter.calls = 0) };
+  const original = client.evalsha.bind(client);
+  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => {
+    counter.calls += 1;
+    return original(...args);
+  }) as Redis['evalsha'];
+  return counter;
+}
+
 describeRedis('RedisTaskQueue', () => {
   let admin: Redis;
   let namespace: string;
@@ -147,6 +159,120 @@ describeRedis('RedisTaskQueue', () => {
     expect(await hubB.releaseAgent('ag2', 'unregistered')).toEqual({ requeued: [released.id], dead: [] });
     const again = await hubB.lease({ agentId: 'z', capabilities: ['cap-1', 'cap-3'], max: 5 });
     expect(again.map((t) => t.taskId).sort()).toEqual([retried.id, released.id].sort());
+  });
+
+  it('groups calls made in one tick into one script call, each with its own outcome', async () => {
+    const queue = hub();
+    const counted = countEvalsha(queue);
+    // 30 submissions in one tick: one script call, 30 distinct tasks, and a known
+    // idempotency key answers with the existing task in the same group.
+    const first = await queue.submit({ capability: 'g', idempotencyKey: 'same', payload: { n: -1 } });
+    counted.reset();
+    const submitted = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) =>
+        queue.submit({ capability: i % 2 ? 'g' : 'h', payload: { i } }),
+      ),
+      queue.submit({ capability: 'g', idempotencyKey: 'same', payload: { n: 99 } }),
+    ]);
+    expect(counted.calls).toBe(1);
+    expect(new Set(submitted.map((s) => s.task.id)).size).toBe(31);
+    expect(submitted[30]).toMatchObject({ created: false, task: { id: first.task.id, payload: { n: -1 } } });
+    expect(submitted[7]).toMatchObject({
+      created: true,
+      task: { capability: 'g', payload: { i: 7 }, state: 'queued' },
+    });
+    expect(await queue.get(submitted[7]!.task.id)).toEqual(submitted[7]!.task);
+
+    const [a, b, c] = await queue.lease({ agentId: 'ag', capabilities: ['g'], max: 3 });
+    const [d] = await queue.lease({ agentId: 'ag2', capabilities: ['h'], max: 1 });
+    counted.reset();
+    // One tick: a success that leases more (only from g), a stale token, an unknown task,
+    // a retryable failure, and a plain success of another agent.
+    const results = await Promise.allSettled([
+      queue.completeAndLease(
+        { taskId: a!.taskId, agentId: 'ag', leaseToken: a!.leaseToken },
+        { status: 'succeeded', result: 'A' },
+        { capabilities: ['g'], max: 2 },
+      ),
+      queue.complete({ taskId: b!.taskId, agentId: 'ag', leaseToken: 'forged' }, { status: 'succeeded' }),
+      queue.complete({ taskId: 'task_missing', agentId: 'ag', leaseToken: 'x' }, { status: 'succeeded' }),
+      queue.complete(
+        { taskId: c!.taskId, agentId: 'ag', leaseToken: c!.leaseToken },
+        { status: 'failed', error: { message: 'boom', retryable: false } },
+      ),
+      queue.complete(
+        { taskId: d!.taskId, agentId: 'ag2', leaseToken: d!.leaseToken },
+        { status: 'succeeded', result: { d: 1 } },
+      ),
+    ]);
+    expect(counted.calls).toBe(1);
+    const [ra, rb, rc, rd, re] = results;
+    expect(ra.status).toBe('fulfilled');
+    const next = ra.status === 'fulfilled' ? ra.value : undefined;
+    expect(next?.task).toMatchObject({ id: a!.taskId, state: 'succeeded', result: 'A', agentId: 'ag' });
+    expect(next?.leased).toHaveLength(2);
+    expect(next?.leased.every((t) => t.capability === 'g')).toBe(true);
+    expect(rb).toMatchObject({ status: 'rejected', reason: { code: 'CONFLICT' } });
+    expect(rc).toMatchObject({ status: 'rejected', reason: { code: 'NOT_FOUND' } });
+    expect(rd).toMatchObject({
+      status: 'fulfilled',
+      value: { state: 'failed', error: { message: 'boom' } },
+    });
+    expect(re).toMatchObject({
+      status: 'fulfilled',
+      value: { state: 'succeeded', result: { d: 1 } },
+    });
+    // The refused report changed nothing: b is still leased and can be completed.
+    expect((await queue.get(b!.taskId))?.state).toBe('leased');
+    await queue.complete(
+      { taskId: b!.taskId, agentId: 'ag', leaseToken: b!.leaseToken },
+      { status: 'succeeded' },
+    );
+    expect((await queue.leasedBy('ag')).sort()).toEqual(next!.leased.map((t) => t.taskId).sort());
+  });
+
+  it('keeps progress, error and cancel notes through every path', async () => {
+    const queue = hub();
+    const { task } = await queue.submit({ capability: 'n', maxRetries: 1 });
+    let [t] = await queue.lease({ agentId: 'ag', capabilities: ['n'], max: 1 });
+    await queue.progress({ taskId: task.id, agentId: 'ag', leaseToken: t!.leaseToken }, { percent: 40 });
+    // A retryable failure keeps the error and progress on the requeued task.
+    const failed = await queue.complete(
+      { taskId: task.id, agentId: 'ag', leaseToken: t!.leaseToken },
+      { status: 'failed', error: { message: 'flaky', retryable: true } },
+    );
+    expect(failed).toMatchObject({ state: 'queued', error: { message: 'flaky' }, progress: { percent: 40 } });
+    [t] = await queue.lease({ agentId: 'ag', capabilities: ['n'], max: 1 });
+    expect(t).toMatchObject({ taskId: task.id, attempt: 2 });
+    // Success clears the error of the earlier attempt.
+    const done = await queue.complete(
+      { taskId: task.id, agentId: 'ag', leaseToken: t!.leaseToken },
+      { status: 'succeeded', result: 1 },
+    );
+    expect(done.error).toBeUndefined();
+    expect(done).toMatchObject({ state: 'succeeded', result: 1, progress: { percent: 40 } });
+    expect(await queue.get(task.id)).toEqual(done);
+    // Progress only (no error): the fast path keeps it.
+    const { task: second } = await queue.submit({ capability: 'n' });
+    const [s] = await queue.lease({ agentId: 'ag', capabilities: ['n'], max: 1 });
+    await queue.progress(
+      { taskId: second.id, agentId: 'ag', leaseToken: s!.leaseToken },
+      { message: 'half' },
+    );
+    expect(
+      await queue.complete(
+        { taskId: second.id, agentId: 'ag', leaseToken: s!.leaseToken },
+        { status: 'succeeded' },
+      ),
+    ).toMatchObject({
+      state: 'succeeded',
+      progress: { message: 'half' },
+    });
+    const { task: third } = await queue.submit({ capability: 'n' });
+    expect(await queue.cancel(third.id, 'not needed | really')).toMatchObject({
+      state: 'cancelled',
+      cancelReason: 'not needed | really',
+    });
   });
 
   it('refuses leader-only writes with a stale fence and changes nothing', async () => {

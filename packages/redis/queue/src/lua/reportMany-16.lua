@@ -27,13 +27,13 @@ for _ = 1, n do
   local max, nonce, nCaps = tonumber(ARGV[p + 11]), ARGV[p + 12], tonumber(ARGV[p + 13])
   missing, missingCaps, missingAgents = false, {}, {}
   local reply
-  local refused, raw = completeTask(id, agentId, ARGV[p + 2], ARGV[p + 3], ARGV[p + 4], ARGV[p + 5],
+  local refused, raw, flags = completeTask(id, agentId, ARGV[p + 2], ARGV[p + 3], ARGV[p + 4], ARGV[p + 5],
     ARGV[p + 6], ARGV[p + 7], ARGV[p + 8], ARGV[p + 9], ARGV[p + 10])
   if refused then
     reply = refused
   else
     reply = { 0 }
-    pushTask(reply, id, raw)
+    pushTask(reply, id, raw, flags)
     reply[9] = 0
     if max > 0 then
       local caps = {}

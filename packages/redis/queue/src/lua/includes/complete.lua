@@ -1,5 +1,6 @@
 -- The body of completeTask: records the outcome of a leased task (see completeTask-16.lua).
--- Uses the queue prologue. Returns nil and the task's state line when done, or an error reply.
+-- Uses the queue prologue. Returns nil, the task's state line and (when known) its note flags
+-- when done, or an error reply.
 
 -- The common case, a success of a task with no error kept from an earlier attempt (progress
 -- is fine), rewrites the state line without parsing it; returns nil when the general path
@@ -27,13 +28,13 @@ local function completeFast(id, agentId, token, hasResult, result)
   local line = 'succeeded|' .. head .. '|' .. NOW .. '|' .. available .. '||' .. NOW .. '|' .. deadlineAt
     .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId
   redis.call('HSET', K.state, id, line)
-  return nil, line
+  return nil, line, tonumber(notes) or 0
 end
 
 local function completeTask(id, agentId, token, status, hasResult, result, errorJson, retryable, eb1, eb2, eb3)
   if status == 'succeeded' then
-    local refused, line = completeFast(id, agentId, token, hasResult, result)
-    if refused or line then return refused, line end
+    local refused, line, flags = completeFast(id, agentId, token, hasResult, result)
+    if refused or line then return refused, line, flags end
   end
   local t = loadTask(id)
   if not t then return { E_NOT_FOUND } end
