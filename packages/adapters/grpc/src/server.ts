@@ -4,6 +4,7 @@
  * `StreamMessages`) runs on core's {@link PushSession}; the standard `grpc.health.v1` service
  * reports SERVING while the server runs.
  */
+import { setMaxListeners } from 'node:events';
 import {
   type handleBidiStreamingCall,
   type handleServerStreamingCall,
@@ -148,6 +149,9 @@ export class GrpcServerAdapter implements ServerAdapter {
   async start(dispatcher: Dispatcher): Promise<void> {
     if (this.server) throw new ConflictError('the gRPC server is already started');
     this.shutdown = new AbortController();
+    // Every call in flight listens for stop (and removes its listener when it ends), so the
+    // count follows the number of concurrent calls: no limit, no leak warning.
+    setMaxListeners(0, this.shutdown.signal);
     const server = new Server({
       'grpc.max_receive_message_length': this.maxMessageBytes,
       'grpc.max_send_message_length': this.maxMessageBytes,
