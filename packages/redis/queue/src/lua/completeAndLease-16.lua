@@ -23,11 +23,11 @@
 local id, agentId = ARGV[A], ARGV[A + 1]
 needAgent(agentId)
 if missing then return needKeysReply() end
-local refused, raw, flags = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
+local refused, raw, flags, result = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
 if refused then return refused end
 local out = { 0, '' }
-pushTask(out, id, raw, flags)
+pushTask(out, id, raw, flags, result)
 out[10] = 0
 local max = tonumber(ARGV[A + 11])
 if max > 0 then

@@ -21,9 +21,9 @@
 --@include "queue"
 --@include "complete"
 local id = ARGV[A]
-local refused, raw, flags = completeTask(id, ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
+local refused, raw, flags, result = completeTask(id, ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
 if refused then return refused end
 local out = { 0, publishSignals() }
-pushTask(out, id, raw, flags)
+pushTask(out, id, raw, flags, result)
 return out

@@ -25,16 +25,19 @@ local promoted = false
 for _ = 1, n do
   local id, agentId = ARGV[p], ARGV[p + 1]
   local max, nonce, nCaps = tonumber(ARGV[p + 11]), ARGV[p + 12], tonumber(ARGV[p + 13])
-  missing, missingCaps, missingAgents = false, {}, {}
-  local reply
-  local refused, raw, flags = completeTask(id, agentId, ARGV[p + 2], ARGV[p + 3], ARGV[p + 4], ARGV[p + 5],
+  if missing then missing, missingCaps, missingAgents = false, {}, {} end
+  -- This report's reply goes straight into `out`, after a slot for its length.
+  local at = #out + 1
+  out[at] = 0
+  local refused, raw, flags, result = completeTask(id, agentId, ARGV[p + 2], ARGV[p + 3], ARGV[p + 4], ARGV[p + 5],
     ARGV[p + 6], ARGV[p + 7], ARGV[p + 8], ARGV[p + 9], ARGV[p + 10])
   if refused then
-    reply = refused
+    for i = 1, #refused do out[at + i] = refused[i] end
   else
-    reply = { 0 }
-    pushTask(reply, id, raw, flags)
-    reply[9] = 0
+    out[at + 1] = 0
+    pushTask(out, id, raw, flags, result)
+    local countAt = #out + 1
+    out[countAt] = 0
     if max > 0 then
       local caps = {}
       for c = 1, nCaps do caps[c] = ARGV[p + 13 + c] end
@@ -42,11 +45,10 @@ for _ = 1, n do
         promoteDue(1000)
         promoted = true
       end
-      reply[9] = leaseTasks(agentId, max, nonce, reply, caps)
+      out[countAt] = leaseTasks(agentId, max, nonce, out, caps)
     end
   end
-  out[#out + 1] = #reply
-  for i = 1, #reply do out[#out + 1] = reply[i] end
+  out[at] = #out - at
   p = p + 14 + nCaps
 end
 out[2] = publishSignals()

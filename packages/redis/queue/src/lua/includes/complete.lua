@@ -1,6 +1,6 @@
 -- The body of completeTask: records the outcome of a leased task (see completeTask-16.lua).
--- Uses the queue prologue. Returns nil, the task's state line and (when known) its note flags
--- when done, or an error reply.
+-- Uses the queue prologue. Returns nil, the task's state line and, when known, its note flags
+-- and its result (JSON or false) when done; or an error reply.
 
 -- The common case, a success of a task with no error kept from an earlier attempt (progress
 -- is fine), rewrites the state line without parsing it; returns nil when the general path
@@ -17,24 +17,21 @@ local function completeFast(id, agentId, token, hasResult, result)
   if missing then return needKeysReply() end
   redis.call('ZREM', K.leases, id)
   redis.call('ZREM', agentKey[agentId], id)
-  if hasResult == '1' then
-    redis.call('HSET', K.results, id, result)
-  else
-    redis.call('HDEL', K.results, id)
-  end
+  -- Only a success stores a result, and a task succeeds once: there is none to remove.
+  if hasResult == '1' then redis.call('HSET', K.results, id, result) end
   if deadlineAt ~= '' then redis.call('ZREM', K.deadlines, id) end
   redis.call('ZADD', K.terminal, nextSeq(), id)
   signalTerminal({ id = id, state = 'succeeded', agentId = agentId })
   local line = 'succeeded|' .. head .. '|' .. NOW .. '|' .. available .. '||' .. NOW .. '|' .. deadlineAt
     .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId
   redis.call('HSET', K.state, id, line)
-  return nil, line, tonumber(notes) or 0
+  return nil, line, tonumber(notes) or 0, hasResult == '1' and result or false
 end
 
 local function completeTask(id, agentId, token, status, hasResult, result, errorJson, retryable, eb1, eb2, eb3)
   if status == 'succeeded' then
-    local refused, line, flags = completeFast(id, agentId, token, hasResult, result)
-    if refused or line then return refused, line, flags end
+    local refused, line, flags, stored = completeFast(id, agentId, token, hasResult, result)
+    if refused or line then return refused, line, flags, stored end
   end
   local t = loadTask(id)
   if not t then return { E_NOT_FOUND } end

@@ -4,11 +4,10 @@
 -- A known idempotency key (or task id) leaves everything as it is.
 -- Returns (task id, created, state line when created).
 local TASK_ARGS = 11
+-- Capabilities this call already added to the capability set.
+local capabilityAdded = {}
 local function submitOne(i)
   local id, cap, idem = ARGV[i], ARGV[i + 1], ARGV[i + 8]
-  -- The same call run twice (ioredis resends a command whose reply a dropped connection
-  -- lost) must not reset the task it created the first time.
-  if redis.call('HEXISTS', K.state, id) == 1 then return id, false end
   if idem ~= '' then
     local existing = redis.call('HGET', K.idempotency, idem)
     if existing and redis.call('HEXISTS', K.state, existing) == 1 then return existing, false end
@@ -19,24 +18,29 @@ local function submitOne(i)
     capability = cap,
     state = delay > 0 and 'delayed' or 'queued',
     priority = tonumber(ARGV[i + 2]),
-    attempts = 0,
-    errorRetries = 0,
-    timeoutMs = tonumber(ARGV[i + 5]),
-    createdAt = NOW,
-    updatedAt = NOW,
     availableAt = NOW + delay,
+    seq = nextSeq(),
   }
-  if ARGV[i + 7] ~= '' then
-    t.deadlineAt = NOW + tonumber(ARGV[i + 7])
-    redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id)
-  end
+  if ARGV[i + 7] ~= '' then t.deadlineAt = NOW + tonumber(ARGV[i + 7]) end
+  local line = t.state .. '|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|||'
+    .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0||'
+  -- The same call run twice (ioredis resends a command whose reply a dropped connection
+  -- lost) must not reset the task it created the first time: the state line is written
+  -- only if there is none, before anything else.
+  if redis.call('HSETNX', K.state, id, line) == 0 then return id, false end
+  if t.deadlineAt then redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id) end
   if idem ~= '' then redis.call('HSET', K.idempotency, idem, id) end
   redis.call('HSET', K.tasks, id, ARGV[i + 9])
   redis.call('HSET', K.payloads, id, ARGV[i + 10])
-  redis.call('SADD', K.capabilities, cap)
-  enqueue(t)
-  local line = t.state .. '|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|||'
-    .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0||'
-  redis.call('HSET', K.state, id, line)
+  if not capabilityAdded[cap] then
+    redis.call('SADD', K.capabilities, cap)
+    capabilityAdded[cap] = true
+  end
+  if t.state == 'delayed' then
+    redis.call('ZADD', delayedKey[cap], ms(t.availableAt), id)
+  else
+    redis.call('ZADD', readyKey[cap], readyScore(t), id)
+    signalAvailable(cap)
+  end
   return id, true, line
 end

@@ -51,15 +51,16 @@ end
 local function hasNote(flags, bit) return flags ~= nil and flags % (2 * bit) >= bit end
 
 -- Appends a task to a reply as 7 entries: spec, state line, payload, result|false,
--- error|false, progress|false, cancel reason|false. `raw` is its state line and `flags` its
--- note flags, when at hand.
-local function pushTask(out, id, raw, flags)
+-- error|false, progress|false, cancel reason|false. `raw` is its state line, `flags` its
+-- note flags and `result` its result (JSON or false), when at hand.
+local function pushTask(out, id, raw, flags, result)
   raw = raw or redis.call('HGET', S.state, id)
   local n = #out
   out[n + 1] = redis.call('HGET', S.tasks, id)
   out[n + 2] = raw
   out[n + 3] = redis.call('HGET', S.payloads, id) or 'null'
-  out[n + 4] = redis.call('HGET', S.results, id) or false
+  if result == nil then result = redis.call('HGET', S.results, id) or false end
+  out[n + 4] = result
   flags = flags or tonumber(string.match(raw, '^[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)')) or 0
   if flags == 0 then
     out[n + 5], out[n + 6], out[n + 7] = false, false, false
