@@ -136,6 +136,8 @@ export class RedisTaskQueue implements TaskQueue {
   private readonly random: () => number;
   /** Tags this instance's pub/sub messages so it skips its own (it delivers those at once). */
   private readonly origin = newToken();
+  /** How this instance's own pub/sub messages start (`publishSignals` in `lua/includes/queue.lua`). */
+  private readonly ownPrefix = `{"o":${JSON.stringify(this.origin)},`;
   private readonly listeners = new Set<(signal: QueueSignal) => void>();
   private subscriber: RedisClient | undefined;
   private subscribed: Promise<void> | undefined;
@@ -606,6 +608,8 @@ export class RedisTaskQueue implements TaskQueue {
 
   /** Delivers a signal message; `remote` messages from this very instance were delivered already. */
   private deliver(message: string, remote = false): void {
+    // Own messages come back over pub/sub too; they were delivered already — skip the parse.
+    if (remote && message.startsWith(this.ownPrefix)) return;
     let parsed: { o: string; s: QueueSignal[] };
     try {
       parsed = JSON.parse(message) as { o: string; s: QueueSignal[] };
