@@ -29,22 +29,8 @@ local last = tonumber(redis.call('ZSCORE', heartbeats, agentId))
 local record = redis.call('HGET', agents, agentId)
 if not record or not last or last > NOW - olderThan then return { 0, '', 0, 0 } end
 
-needAgent(agentId)
-if missing then return needKeysReply() end
-local held = {}
-for _, id in ipairs(redis.call('ZRANGE', agentKey[agentId], 0, -1)) do
-  local t = loadTask(id)
-  if t and t.state == 'leased' and t.agentId == agentId then
-    needCap(t.capability)
-    held[#held + 1] = t
-  end
-end
-if missing then return needKeysReply() end
-
-local released = { requeued = {}, dead = {} }
-local crashBackoff = { tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4]) }
-for _, t in ipairs(held) do crash(t, nil, 'evicted', released, crashBackoff) end
-redis.call('DEL', agentKey[agentId])
+local released, refused = releaseHeld(agentId, nil, 'evicted', A + 2)
+if refused then return refused end
 
 redis.call('HDEL', agents, agentId)
 redis.call('HDEL', registeredAt, agentId)

@@ -15,23 +15,8 @@
 --@include "queue"
 local agentId, reason = ARGV[A], ARGV[A + 1]
 if not fenceHolds() then return { E_STALE_FENCE } end
-needAgent(agentId)
-if missing then return needKeysReply() end
-
-local held = {}
-for _, id in ipairs(redis.call('ZRANGE', agentKey[agentId], 0, -1)) do
-  local t = loadTask(id)
-  if t and t.state == 'leased' and t.agentId == agentId then
-    needCap(t.capability)
-    held[#held + 1] = t
-  end
-end
-if missing then return needKeysReply() end
-
-local released = { requeued = {}, dead = {} }
 local delay = nil
 if reason == 'unregistered' then delay = 0 end
-local crashBackoff = { tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3]), tonumber(ARGV[A + 4]) }
-for _, t in ipairs(held) do crash(t, delay, reason, released, crashBackoff) end
-redis.call('DEL', agentKey[agentId])
+local released, refused = releaseHeld(agentId, delay, reason, A + 2)
+if refused then return refused end
 return releasedReply(released)

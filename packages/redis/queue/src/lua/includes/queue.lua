@@ -217,6 +217,28 @@ local function crash(t, delay, reason, released, crashBackoff)
   end
 end
 
+-- Releases every task `agentId` holds as a crash (see crash) and forgets the agent's lease
+-- set. The crash backoff is at ARGV[backoffAt..backoffAt+2]. Returns the released ids, or
+-- nil and a need-keys reply (nothing changed) when keys are missing.
+local function releaseHeld(agentId, delay, reason, backoffAt)
+  needAgent(agentId)
+  if missing then return nil, needKeysReply() end
+  local held = {}
+  for _, id in ipairs(redis.call('ZRANGE', agentKey[agentId], 0, -1)) do
+    local t = loadTask(id)
+    if t and t.state == 'leased' and t.agentId == agentId then
+      needCap(t.capability)
+      held[#held + 1] = t
+    end
+  end
+  if missing then return nil, needKeysReply() end
+  local released = { requeued = {}, dead = {} }
+  local crashBackoff = { tonumber(ARGV[backoffAt]), tonumber(ARGV[backoffAt + 1]), tonumber(ARGV[backoffAt + 2]) }
+  for _, t in ipairs(held) do crash(t, delay, reason, released, crashBackoff) end
+  redis.call('DEL', agentKey[agentId])
+  return released
+end
+
 local function releasedReply(released)
   local out = { 0, publishSignals(), #released.requeued }
   for _, id in ipairs(released.requeued) do out[#out + 1] = id end
