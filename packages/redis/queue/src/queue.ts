@@ -884,8 +884,8 @@ class BoundedMap<K, V> extends Map<K, V> {
 
 const noop = () => undefined;
 
-/** Most calls one grouped script call carries. */
-const MAX_GROUP = 200;
+/** Most calls one grouped script call carries (a larger group would hold Redis for longer). */
+const MAX_GROUP = 64;
 
 /** A call waiting in a {@link Batcher}. */
 interface Pending<T> {
