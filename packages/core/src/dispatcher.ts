@@ -5,6 +5,7 @@
  * happen here, so they behave the same on every protocol.
  */
 import { ApiKeyAuthenticator } from './auth.js';
+import { isAborted, onAbort } from './context.js';
 import {
   fromUnknown,
   NotFoundError,
@@ -137,7 +138,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     index: Map<string, Set<Waiter>>,
     keys: string[],
     ms: number,
-    signal?: AbortSignal,
+    context: CallContext,
   ): Waiting {
     let wake!: () => void;
     const done = new Promise<void>((resolve) => {
@@ -154,11 +155,10 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     }
     allWaiters.add(waiter);
     const timer = setTimeout(wake, ms);
-    const onAbort = () => wake();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAbort(context, wake);
     const cleanup = () => {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      stopListening();
       allWaiters.delete(waiter);
       for (const key of keys) {
         const set = index.get(key);
@@ -324,14 +324,14 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         const remaining = deadline - Date.now();
         const waiting =
           remaining > 0 && !closed
-            ? waitFor(byCapability, capabilities, Math.min(remaining, pollFallbackMs), ctx.signal)
+            ? waitFor(byCapability, capabilities, Math.min(remaining, pollFallbackMs), ctx)
             : undefined;
         try {
           const leased = await queue.lease({ agentId: agent.id, capabilities, max });
           if (leased.length > 0) return { tasks: await applyDispatchHooks(leased, agent.id, ctx) };
-          if (!waiting || ctx.signal?.aborted) return { tasks: [] };
+          if (!waiting || isAborted(ctx)) return { tasks: [] };
           await waiting.done;
-          if (ctx.signal?.aborted || closed) return { tasks: [] };
+          if (isAborted(ctx) || closed) return { tasks: [] };
         } finally {
           waiting?.cleanup();
         }
@@ -363,15 +363,15 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         const remaining = deadline - Date.now();
         const waiting =
           remaining > 0 && !closed
-            ? waitFor(byTask, [req.taskId], Math.min(remaining, pollFallbackMs), ctx.signal)
+            ? waitFor(byTask, [req.taskId], Math.min(remaining, pollFallbackMs), ctx)
             : undefined;
         try {
           const task = await queue.get(req.taskId);
           if (!task)
             throw new NotFoundError(`unknown task ${req.taskId}`, { details: { taskId: req.taskId } });
-          if (isTerminal(task.state) || !waiting || ctx.signal?.aborted) return { task };
+          if (isTerminal(task.state) || !waiting || isAborted(ctx)) return { task };
           await waiting.done;
-          if (ctx.signal?.aborted || closed) {
+          if (isAborted(ctx) || closed) {
             const latest = await queue.get(req.taskId);
             if (latest) return { task: latest };
           }

@@ -6,6 +6,7 @@
  */
 export * from './auth.js';
 export * from './client.js';
+export { isAborted, LazyCallContext, onAbort } from './context.js';
 export * from './dispatcher.js';
 export * from './errors.js';
 export { eventFields, eventHeadline } from './events.js';

@@ -11,6 +11,8 @@ type HookValue<K extends ValueHook> = Parameters<NonNullable<PluginHooks[K]>>[0]
 /** The live list of plugins. */
 export class PluginHost {
   private entries: Array<{ plugin: Plugin; enabled: boolean }> = [];
+  /** The enabled `around` plugins in order, rebuilt after a change (it runs on every call). */
+  private aroundChain: Plugin[] | undefined;
 
   constructor(plugins: Plugin[] = []) {
     for (const plugin of plugins) this.use(plugin);
@@ -24,6 +26,7 @@ export class PluginHost {
     }
     // Copy-on-write so calls in flight keep the chain they started with.
     this.entries = [...this.entries, { plugin, enabled: options.enabled ?? true }];
+    this.aroundChain = undefined;
     return this;
   }
 
@@ -31,6 +34,7 @@ export class PluginHost {
   async remove(name: string): Promise<void> {
     const entry = this.find(name);
     this.entries = this.entries.filter((e) => e !== entry);
+    this.aroundChain = undefined;
     await entry.plugin.close?.();
   }
 
@@ -48,7 +52,9 @@ export class PluginHost {
 
   /** Runs `final` inside every enabled plugin's `around`, first plugin outermost. */
   around(call: OperationCall, final: () => Promise<unknown>): Promise<unknown> {
-    const chain = this.entries.filter((e) => e.enabled && e.plugin.around).map((e) => e.plugin);
+    this.aroundChain ??= this.entries.filter((e) => e.enabled && e.plugin.around).map((e) => e.plugin);
+    const chain = this.aroundChain;
+    if (chain.length === 0) return final();
     const step = (i: number): Promise<unknown> => {
       const plugin = chain[i];
       return plugin ? plugin.around!(call, () => step(i + 1)) : final();
@@ -101,5 +107,6 @@ export class PluginHost {
   private set(name: string, enabled: boolean): void {
     const entry = this.find(name);
     this.entries = this.entries.map((e) => (e === entry ? { ...e, enabled } : e));
+    this.aroundChain = undefined;
   }
 }

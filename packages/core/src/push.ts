@@ -6,6 +6,7 @@
  * it pushed. An adapter only supplies `send` and `writable` and calls `grant`, `drained` and
  * `close`; auth, validation and plugins stay in the dispatcher, as for any other call.
  */
+import { LazyCallContext } from './context.js';
 import { ErrorCode, fromUnknown, type McpmasError } from './errors.js';
 import type { CallContext, Dispatcher, InboundMessage } from './interfaces.js';
 import type { LeasedTask } from './schemas.js';
@@ -69,7 +70,8 @@ export class PushSession {
   private readonly agents = new Map<string, AgentLeasing>();
   /** Pushed tasks not yet terminal → the agent they were leased to. */
   private readonly pushed = new Map<string, string>();
-  private readonly aborts = new Set<AbortController>();
+  /** What `close()` aborts: pending lease calls and retry pauses. */
+  private readonly aborts = new Set<{ abort(): void }>();
   private drainWaiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
   private readonly waitMs: number;
@@ -145,6 +147,11 @@ export class PushSession {
     this.pushed.clear();
   }
 
+  /** The context of one lease call: the session's, with a signal made only if something reads it. */
+  private leaseContext(): LazyCallContext {
+    return Object.assign(new LazyCallContext(this.options.context.protocol), this.options.context);
+  }
+
   private writable(): boolean {
     return this.options.writable ? this.options.writable() : true;
   }
@@ -158,8 +165,8 @@ export class PushSession {
           await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
           continue;
         }
-        const controller = new AbortController();
-        this.aborts.add(controller);
+        const context = this.leaseContext();
+        this.aborts.add(context);
         let tasks: LeasedTask[];
         try {
           const request = {
@@ -168,10 +175,9 @@ export class PushSession {
             waitMs: this.waitMs,
             ...(agent.capabilities ? { capabilities: agent.capabilities } : {}),
           };
-          const reply = (await this.options.dispatcher.dispatch('task.next', request, {
-            ...this.options.context,
-            signal: controller.signal,
-          })) as { tasks: LeasedTask[] };
+          const reply = (await this.options.dispatcher.dispatch('task.next', request, context)) as {
+            tasks: LeasedTask[];
+          };
           tasks = reply.tasks;
           failures = 0;
         } catch (error) {
@@ -185,7 +191,7 @@ export class PushSession {
           await this.pause(this.retryDelayMs * Math.min(failures, 10));
           continue;
         } finally {
-          this.aborts.delete(controller);
+          this.aborts.delete(context);
         }
         for (const task of tasks) {
           agent.balance = Math.max(0, agent.balance - 1);

@@ -160,7 +160,7 @@ export class MemoryTaskQueue implements TaskQueue {
       record.leaseDeadline = now + record.timeoutMs;
       record.updatedAt = now;
       this.agentSet(request.agentId).add(record.id);
-      out.push({
+      const leased: LeasedTask = {
         taskId: record.id,
         capability: record.capability,
         payload: cloneJson(record.payload),
@@ -170,9 +170,10 @@ export class MemoryTaskQueue implements TaskQueue {
         leaseDeadline: record.leaseDeadline,
         timeoutMs: record.timeoutMs,
         metadata: cloneJson(record.metadata),
-        ...(record.traceparent ? { traceparent: record.traceparent } : {}),
-        ...(record.batchId ? { batchId: record.batchId } : {}),
-      });
+      };
+      if (record.traceparent) leased.traceparent = record.traceparent;
+      if (record.batchId) leased.batchId = record.batchId;
+      out.push(leased);
     }
     return out;
   }
@@ -192,7 +193,7 @@ export class MemoryTaskQueue implements TaskQueue {
     this.leasedByAgent.get(ref.agentId)?.delete(record.id);
     if (outcome.status === 'succeeded') {
       record.result = cloneJson(outcome.result);
-      delete record.error;
+      record.error = undefined;
       this.finish(record, 'succeeded', now);
     } else if (outcome.error.retryable && record.errorRetries < record.maxRetries) {
       record.errorRetries += 1;
@@ -350,33 +351,40 @@ export class MemoryTaskQueue implements TaskQueue {
 
   private create(input: TaskSubmission, now: number): TaskRecord {
     const delay = input.delayMs ?? 0;
+    // Every field is present from the start (unset ones as `undefined`, which views leave
+    // out) and cleared by assigning `undefined`, never `delete`: all records then share one
+    // shape, and reading and copying them stays on V8's fast paths.
     const record: TaskRecord = {
       id: newId('task'),
       capability: input.capability,
       state: delay > 0 ? 'delayed' : 'queued',
       priority: input.priority ?? 0,
       payload: cloneJson(input.payload ?? null),
+      result: undefined,
+      error: undefined,
+      progress: undefined,
       attempts: 0,
       errorRetries: 0,
       maxAttempts: input.maxAttempts ?? this.options.defaultMaxAttempts,
       maxRetries: input.maxRetries ?? this.options.defaultMaxRetries,
       timeoutMs: input.timeoutMs ?? this.options.defaultTimeoutMs,
+      agentId: undefined,
+      batchId: input.batchId || undefined,
+      idempotencyKey: input.idempotencyKey || undefined,
       metadata: cloneJson(input.metadata ?? {}),
+      traceparent: input.traceparent || undefined,
       createdAt: now,
       updatedAt: now,
       availableAt: now + delay,
+      leaseDeadline: undefined,
+      deadlineAt: input.deadlineMs !== undefined ? now + input.deadlineMs : undefined,
+      completedAt: undefined,
+      cancelReason: undefined,
+      leaseToken: undefined,
       seq: 0,
     };
-    if (input.batchId) record.batchId = input.batchId;
-    if (input.idempotencyKey) {
-      record.idempotencyKey = input.idempotencyKey;
-      this.idempotency.set(input.idempotencyKey, record.id);
-    }
-    if (input.traceparent) record.traceparent = input.traceparent;
-    if (input.deadlineMs !== undefined) {
-      record.deadlineAt = now + input.deadlineMs;
-      this.withDeadline.add(record.id);
-    }
+    if (input.idempotencyKey) this.idempotency.set(input.idempotencyKey, record.id);
+    if (input.deadlineMs !== undefined) this.withDeadline.add(record.id);
     this.tasks.set(record.id, record);
     return record;
   }
@@ -460,8 +468,8 @@ export class MemoryTaskQueue implements TaskQueue {
     reason: string,
   ) {
     record.attempts += 1;
-    delete record.leaseToken;
-    delete record.leaseDeadline;
+    record.leaseToken = undefined;
+    record.leaseDeadline = undefined;
     if (record.attempts >= record.maxAttempts) {
       this.finish(record, 'dead', now);
       released.dead.push(record.id);
@@ -483,8 +491,8 @@ export class MemoryTaskQueue implements TaskQueue {
   }
 
   private requeue(record: TaskRecord, now: number, delayMs: number): void {
-    delete record.leaseToken;
-    delete record.leaseDeadline;
+    record.leaseToken = undefined;
+    record.leaseDeadline = undefined;
     record.state = delayMs > 0 ? 'delayed' : 'queued';
     record.availableAt = now + delayMs;
     record.updatedAt = now;
@@ -496,8 +504,8 @@ export class MemoryTaskQueue implements TaskQueue {
     record.state = state;
     record.updatedAt = now;
     record.completedAt = now;
-    delete record.leaseToken;
-    delete record.leaseDeadline;
+    record.leaseToken = undefined;
+    record.leaseDeadline = undefined;
     this.withDeadline.delete(record.id);
     this.terminalOrder.push(record.id);
     if (state === 'timed_out') {
@@ -559,9 +567,20 @@ export function staleLease(
   return new ConflictError(why, { details: { taskId: task.id, state: task.state, agentId: ref.agentId } });
 }
 
+/**
+ * The public copy of a record: one pass that leaves out the lease token, the heap position and
+ * unset fields, and deep-copies only the JSON-valued ones (payload, result, error, progress,
+ * metadata).
+ */
 function toView(record: TaskRecord): TaskView {
-  const { leaseToken: _token, seq: _seq, ...view } = record;
-  return cloneJson(view);
+  const view: Record<string, unknown> = {};
+  for (const key in record) {
+    if (key === 'leaseToken' || key === 'seq') continue;
+    const value = record[key as keyof TaskRecord];
+    if (value === undefined) continue;
+    view[key] = value !== null && typeof value === 'object' ? cloneJson(value) : value;
+  }
+  return view as TaskView;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
