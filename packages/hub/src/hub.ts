@@ -272,20 +272,15 @@ export class Hub {
   private instrument(dispatcher: HubDispatcher): HubDispatcher {
     const metrics = this.metrics;
     const dispatch: HubDispatcher['dispatch'] = async (operation, request, context) => {
-      const end = metrics.duration.startTimer({ operation, protocol: context.protocol });
+      const start = performance.now();
+      let outcome = 'ok';
       try {
-        const reply = await dispatcher.dispatch(operation, request, context);
-        metrics.calls.inc({ operation, protocol: context.protocol, outcome: 'ok' });
-        return reply;
+        return await dispatcher.dispatch(operation, request, context);
       } catch (error) {
-        metrics.calls.inc({
-          operation,
-          protocol: context.protocol,
-          outcome: (error as { code?: string }).code ?? 'INTERNAL',
-        });
+        outcome = (error as { code?: string }).code ?? 'INTERNAL';
         throw error;
       } finally {
-        end();
+        metrics.observe(operation, context.protocol, outcome, (performance.now() - start) / 1000);
       }
     };
     return {

@@ -168,7 +168,29 @@ describe('Hub', () => {
       'mcpmas_operations_total{operation="agents.status",protocol="test",outcome="ok",hub="metrics-hub"} 1',
     );
     expect(body).toContain('outcome="VALIDATION"');
+    expect(body).toMatch(
+      /mcpmas_operation_duration_seconds_count\{hub="metrics-hub",operation="agents.status",protocol="test"\} 2\n/,
+    );
     expect(await hub.health()).toMatchObject({ status: 'ok', hubId: 'metrics-hub', backend: 'memory' });
+  });
+
+  it('counts calls between scrapes exactly once, and unknown operations under one label', async () => {
+    const hub = await start({ hubId: 'count-hub' });
+    const line = (operation: string, outcome: string, n: number) =>
+      `mcpmas_operations_total{operation="${operation}",protocol="test",outcome="${outcome}",hub="count-hub"} ${n}`;
+    await hub.dispatcher.call('agents.status', {}, ctx);
+    expect((await hub.metricsText()).body).toContain(line('agents.status', 'ok', 1));
+    await hub.dispatcher.call('agents.status', {}, ctx);
+    await hub.dispatcher.call('agents.status', {}, ctx);
+    expect((await hub.metricsText()).body).toContain(line('agents.status', 'ok', 3));
+    expect((await hub.metricsText()).body).toContain(line('agents.status', 'ok', 3));
+    // A client can send any operation name; the metric must not grow a series per name.
+    for (const name of ['no.such', 'another.one']) {
+      await hub.dispatcher.dispatch(name, {}, ctx).catch(() => undefined);
+    }
+    const { body } = await hub.metricsText();
+    expect(body).toContain(line('unknown', 'NOT_FOUND', 2));
+    expect(body).not.toContain('no.such');
   });
 
   it('refuses inconsistent configuration naming the setting', () => {
