@@ -3,11 +3,11 @@
  * decodes the HTTP request, calls `dispatcher.dispatch` and encodes the reply — nothing else.
  */
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import {
-  type CallContext,
+  ConfigError,
   type Dispatcher,
+  LazyCallContext,
   type McpmasError,
   NotFoundError,
   TraceparentSchema,
@@ -15,14 +15,22 @@ import {
   UnsupportedError,
   ValidationError,
 } from '@mcpmas/core';
-import express, {
-  type Express,
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-} from 'express';
-import { DEFAULT_BODY_LIMIT, sendError, sendJson, statusOf, toMcpmasError, withStatus } from './plumbing.js';
+import bytes from 'bytes';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import {
+  DEFAULT_BODY_LIMIT,
+  errorFromStatus,
+  hasBody,
+  isPlainUtf8,
+  readJsonBody,
+  readsAsJson,
+  sendError,
+  sendJson,
+  statusOf,
+  toMcpmasError,
+  withStatus,
+  writeJson,
+} from './plumbing.js';
 import { decodeRequest, type HttpRoute, ROUTES } from './routes.js';
 
 /** What `GET /metrics` serves, e.g. prom-client's `register.contentType` and `register.metrics()`. */
@@ -57,60 +65,95 @@ export interface HttpAppOptions {
   onError?: (error: McpmasError, req: Request) => void;
 }
 
-/** `application/json` and `application/<anything>+json`, with or without parameters. */
-const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
-
-/**
- * A body without a Content-Type is read as JSON, so bodiless POSTs (which node and undici
- * send as `content-length: 0` or chunked) just work. A declared type other than JSON (say
- * curl's default `application/x-www-form-urlencoded` for `-d`) is refused with 415.
- */
-function readsAsJson(req: IncomingMessage): boolean {
-  const type = req.headers['content-type']?.trim();
-  return !type || JSON_CONTENT_TYPE.test(type);
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /**
  * Builds the express app serving every operation of the route table on `dispatcher`, plus
  * `GET /healthz` and `GET /metrics`. Unknown routes answer 404, a wrong method 405 (with
  * `Allow`), and every error is JSON: `{ "error": { code, message, retryable, details } }`.
  * Embed it in a server of your own, or let {@link HttpServerAdapter} run it.
+ *
+ * The operation routes are served by one handler in front of the router: it looks the route
+ * up in the route table itself, reads the JSON body itself (body-parser only for compressed or
+ * non-UTF-8 bodies) and writes the reply in one `writeHead`. Everything else — health,
+ * metrics, mounted routes, 404/405/OPTIONS, the error handler — goes through express as usual.
  */
 export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = {}): Express {
   const app = express();
   const shutdown = options.signal;
-  // One listener per request in flight, each removed when its response closes.
-  if (shutdown) setMaxListeners(0, shutdown);
+  // Calls whose signal exists (long-polls): aborted together when the server shuts down.
+  const waiting = new Set<HttpCallContext>();
+  shutdown?.addEventListener(
+    'abort',
+    () => {
+      for (const context of waiting) context.abort();
+      waiting.clear();
+    },
+    { once: true },
+  );
   app.disable('x-powered-by');
   app.set('etag', false);
   // Flat `name=value` pairs only: `a[b]=1` stays an (unknown) parameter named `a[b]`.
   app.set('query parser', 'simple');
 
-  // Not strict: a `null` or `5` body then gets "must be an object", not a misleading parse error.
-  const json = express.json({
-    limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    type: readsAsJson,
-    strict: false,
+  const limitOption = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const limit = typeof limitOption === 'number' ? limitOption : bytes.parse(limitOption);
+  if (limit === null || !Number.isFinite(limit) || limit < 0) {
+    throw new ConfigError(`bodyLimit must be a number of bytes or a size such as '1mb', got ${limitOption}`);
+  }
+  // Compressed and non-UTF-8 bodies only. Not strict: a `null` or `5` body then gets "must be
+  // an object", not a misleading parse error.
+  const json = express.json({ limit, type: readsAsJson, strict: false });
+  const readBody = (req: Request, res: Response): Promise<unknown> => {
+    if (!readsAsJson(req)) {
+      const message = `Content-Type must be application/json, got ${req.headers['content-type'] ?? 'none'}`;
+      throw withStatus(new ValidationError(message, { details: { issues: [{ path: '', message }] } }), 415);
+    }
+    // Read already, by body-parser in an app this one is embedded in.
+    if (req.readableEnded) return Promise.resolve(req.body);
+    if (isPlainUtf8(req)) return readJsonBody(req, limit);
+    return new Promise((resolve, reject) => {
+      void json(req, res, (error?: unknown) => (error ? reject(error) : resolve(req.body)));
+    });
+  };
+
+  const serveOperation = async (req: Request, res: Response, found: RouteMatch, requestId: string) => {
+    const { route } = found;
+    const body = route.body && hasBody(req) ? await readBody(req, res) : undefined;
+    const request = decodeRequest(route, { params: found.params, query: queryOf(req.url), body });
+    const context = new HttpCallContext(req, res, requestId, waiting, shutdown);
+    const reply = await dispatcher.dispatch(route.operation, request, context);
+    writeJson(res, 200, reply, requestId, shutdown?.aborted === true);
+  };
+
+  app.use((req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    let found: RouteMatch | undefined;
+    try {
+      found = shutdown?.aborted ? undefined : matchRoute(req.method, req.url);
+    } catch (error) {
+      res.setHeader('X-Request-Id', requestId);
+      throw error;
+    }
+    if (!found) {
+      res.setHeader('X-Request-Id', requestId);
+      if (shutdown?.aborted) throw new UnavailableError('the server is shutting down');
+      next();
+      return;
+    }
+    serveOperation(req, res, found, requestId).catch((error: unknown) => {
+      if (!res.headersSent) res.setHeader('X-Request-Id', requestId);
+      next(error);
+    });
   });
+
   const reply = (res: Response, status: number, body: unknown) => {
     if (shutdown?.aborted) res.set('Connection', 'close');
     sendJson(res, status, body);
   };
-
-  app.use((req, res, next) => {
-    const given = req.get('x-request-id');
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-    res.locals.requestId = requestId;
-    res.set('X-Request-Id', requestId);
-    if (shutdown?.aborted) throw new UnavailableError('the server is shutting down');
-    next();
-  });
 
   const allowed = new Map<string, string[]>();
   const allow = (path: string, method: string) => allowed.set(path, [...(allowed.get(path) ?? []), method]);
@@ -135,31 +178,8 @@ export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = 
   });
   allow('/metrics', 'GET');
 
-  const requireJson: RequestHandler = (req, _res, next) => {
-    if (hasBody(req) && !readsAsJson(req)) {
-      const got = req.get('content-type') ?? 'none';
-      const message = `Content-Type must be application/json, got ${got}`;
-      throw withStatus(new ValidationError(message, { details: { issues: [{ path: '', message }] } }), 415);
-    }
-    next();
-  };
-
-  const operation = (route: HttpRoute): RequestHandler => {
-    return async (req, res) => {
-      const request = decodeRequest(route, {
-        params: req.params,
-        query: req.query as Record<string, unknown>,
-        body: req.body,
-      });
-      reply(res, 200, await dispatcher.dispatch(route.operation, request, contextOf(req, res, shutdown)));
-    };
-  };
-
-  for (const route of Object.values(ROUTES)) {
-    if (route.method === 'GET') app.get(route.path, operation(route));
-    else app.post(route.path, requireJson, json, operation(route));
-    allow(route.path, route.method);
-  }
+  // The operation routes themselves are served above; here they only get their 405s.
+  for (const route of Object.values(ROUTES)) allow(route.path, route.method);
 
   options.mount?.(app);
 
@@ -197,31 +217,137 @@ export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = 
   return app;
 }
 
+/** A route of the table matched against a request, with its path parameters decoded. */
+interface RouteMatch {
+  route: HttpRoute;
+  params: Record<string, string>;
+}
+
+/** A route's path split at `/`: literal segments (lower case) and parameters. */
+interface CompiledRoute {
+  route: HttpRoute;
+  segments: Array<string | { param: string }>;
+}
+
+function compileRoutes(method: HttpRoute['method']): CompiledRoute[] {
+  return Object.values(ROUTES)
+    .filter((route) => route.method === method)
+    .map((route) => ({
+      route,
+      segments: route.path
+        .split('/')
+        .slice(1)
+        .map((segment) => (segment.startsWith(':') ? { param: segment.slice(1) } : segment.toLowerCase())),
+    }));
+}
+
+const GET_ROUTES = compileRoutes('GET');
+const POST_ROUTES = compileRoutes('POST');
+
+/**
+ * Looks the operation route of a request up in the route table, matching the way express's
+ * router did when each route was a router layer: literal segments case-insensitively, one
+ * optional trailing slash, HEAD served by GET routes, and parameters (non-empty, no `/`)
+ * percent-decoded — undecodable ones are a 400 naming the parameter.
+ */
+export function matchRoute(method: string | undefined, url: string | undefined): RouteMatch | undefined {
+  const candidates =
+    method === 'POST' ? POST_ROUTES : method === 'GET' || method === 'HEAD' ? GET_ROUTES : undefined;
+  if (!candidates || !url) return undefined;
+  const q = url.indexOf('?');
+  let path = q < 0 ? url : url.slice(0, q);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  if (!path.startsWith('/')) return undefined;
+  const parts = path.slice(1).split('/');
+  for (const { route, segments } of candidates) {
+    if (segments.length !== parts.length) continue;
+    let params: Record<string, string> | undefined;
+    let i = 0;
+    for (; i < segments.length; i++) {
+      const segment = segments[i]!;
+      const part = parts[i]!;
+      if (typeof segment === 'string') {
+        if (segment !== part && segment !== part.toLowerCase()) break;
+      } else {
+        if (part === '') break;
+        params ??= {};
+        params[segment.param] = decodeParam(part);
+      }
+    }
+    if (i === segments.length) return { route, params: params ?? {} };
+  }
+  return undefined;
+}
+
+function decodeParam(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    // The router's wording and status for the same failure.
+    throw withStatus(errorFromStatus(400, `Failed to decode param '${value}'`), 400);
+  }
+}
+
+const NO_QUERY: Record<string, unknown> = {};
+
+/** The query of `url` parsed as express's `simple` query parser does (`node:querystring`). */
+function queryOf(url: string): Record<string, unknown> {
+  const q = url.indexOf('?');
+  return q < 0 ? NO_QUERY : parseQuery(url.slice(q + 1));
+}
+
 /**
  * The call context of one HTTP request: credentials from `Authorization: Bearer` or
  * `X-API-Key`, a valid W3C `traceparent`, the peer address, the request id, and a signal
- * aborted when the client goes away before the reply is sent (or the server shuts down).
+ * aborted when the client goes away before the reply is sent (or the server shuts down). The
+ * signal, and the listeners behind it, are only made for calls that read it: those that wait.
  */
-function contextOf(req: Request, res: Response, shutdown: AbortSignal | undefined): CallContext {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  shutdown?.addEventListener('abort', abort, { once: true });
-  res.once('close', () => {
-    shutdown?.removeEventListener('abort', abort);
-    if (!res.writableFinished) abort();
-  });
+class HttpCallContext extends LazyCallContext {
+  readonly #res: Response;
+  readonly #waiting: Set<HttpCallContext>;
+  readonly #shutdown: AbortSignal | undefined;
 
-  const context: CallContext = {
-    protocol: 'http',
-    signal: controller.signal,
-    requestId: res.locals.requestId as string,
-  };
-  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.get('authorization') ?? '');
-  const credentials = bearer?.[1] ?? req.get('x-api-key')?.trim();
-  if (credentials) context.credentials = credentials;
-  // An invalid traceparent is ignored, as W3C trace context asks.
-  const traceparent = req.get('traceparent')?.trim();
-  if (traceparent && TraceparentSchema.safeParse(traceparent).success) context.traceparent = traceparent;
-  if (req.socket.remoteAddress) context.remoteAddress = req.socket.remoteAddress;
-  return context;
+  constructor(
+    req: Request,
+    res: Response,
+    requestId: string,
+    waiting: Set<HttpCallContext>,
+    shutdown: AbortSignal | undefined,
+  ) {
+    super('http');
+    this.#res = res;
+    this.#waiting = waiting;
+    this.#shutdown = shutdown;
+    this.requestId = requestId;
+    const headers = req.headers;
+    const authorization = headers.authorization;
+    const bearer = authorization ? BEARER.exec(authorization) : null;
+    const apiKey = headers['x-api-key'];
+    const credentials = bearer?.[1] ?? (typeof apiKey === 'string' ? apiKey.trim() : undefined);
+    if (credentials) this.credentials = credentials;
+    // An invalid traceparent is ignored, as W3C trace context asks.
+    const given = headers.traceparent;
+    const traceparent = typeof given === 'string' ? given.trim() : undefined;
+    if (traceparent && TraceparentSchema.safeParse(traceparent).success) this.traceparent = traceparent;
+    const remoteAddress = req.socket.remoteAddress;
+    if (remoteAddress) this.remoteAddress = remoteAddress;
+  }
+
+  protected override watch(): void {
+    const res = this.#res;
+    if (res.closed) {
+      if (!res.writableFinished) this.abort();
+      return;
+    }
+    if (this.#shutdown?.aborted) {
+      this.abort();
+      return;
+    }
+    this.#waiting.add(this);
+    res.once('close', () => {
+      this.#waiting.delete(this);
+      if (!res.writableFinished) this.abort();
+    });
+  }
 }

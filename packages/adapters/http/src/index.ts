@@ -33,6 +33,7 @@ export {
   DEFAULT_HTTP_HOST,
   DEFAULT_HTTP_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  expressServerOptions,
   HttpServerAdapter,
   type HttpServerAddress,
   type HttpServerOptions,

@@ -3,7 +3,7 @@
  * JSON replies, and the translation of express/body-parser failures into mcpmas errors. The
  * server and the client both use it, so a status means the same on either side.
  */
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   ConflictError,
@@ -114,13 +114,9 @@ export function toMcpmasError(error: unknown): McpmasError {
   const e = error as Error & HttpLikeError;
   switch (e.type) {
     case 'entity.too.large':
-      return new PayloadTooLargeError(`request body is larger than the limit of ${e.limit} bytes`, {
-        details: { limit: e.limit, ...(typeof e.length === 'number' ? { size: e.length } : {}) },
-      });
+      return bodyTooLarge(e.limit as number, typeof e.length === 'number' ? e.length : undefined);
     case 'entity.parse.failed':
-      return new ValidationError(`invalid JSON body: ${e.message}`, {
-        details: { issues: [{ path: '', message: `invalid JSON: ${e.message}` }] },
-      });
+      return invalidJsonBody(e.message as string);
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return withStatus(
@@ -136,6 +132,132 @@ export function toMcpmasError(error: unknown): McpmasError {
     return withStatus(errorFromStatus(status, e.message || STATUS_CODES[status] || 'bad request'), status);
   }
   return fromUnknown(error);
+}
+
+/** The 413 for a body over `limit` bytes (`size` when the request declared its length). */
+export function bodyTooLarge(limit: number, size?: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(`request body is larger than the limit of ${limit} bytes`, {
+    details: { limit, ...(size !== undefined ? { size } : {}) },
+  });
+}
+
+/** The 400 for a body that is not JSON, with the parser's own words. */
+export function invalidJsonBody(message: string): ValidationError {
+  return new ValidationError(`invalid JSON body: ${message}`, {
+    details: { issues: [{ path: '', message: `invalid JSON: ${message}` }] },
+  });
+}
+
+/** `application/json` and `application/<anything>+json`, with or without parameters. */
+const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * A body without a Content-Type is read as JSON, so bodiless POSTs (which node and undici
+ * send as `content-length: 0` or chunked) just work. A declared type other than JSON (say
+ * curl's default `application/x-www-form-urlencoded` for `-d`) is refused with 415.
+ */
+export function readsAsJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']?.trim();
+  return !type || JSON_CONTENT_TYPE.test(type);
+}
+
+/** True when the request carries a body (chunked, or a non-zero Content-Length). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** No parameters, or only `charset=utf-8`: the body is plain UTF-8 JSON. */
+const PLAIN_PARAMETERS = /^;\s*charset\s*=\s*"?utf-8"?\s*$/i;
+
+/**
+ * True for the common case this module reads itself: no Content-Encoding (or `identity`) and
+ * UTF-8 text. Anything else (gzip, br, a UTF-16 charset, a charset we refuse) is left to
+ * body-parser, which knows every encoding and says exactly what it refuses.
+ */
+export function isPlainUtf8(req: IncomingMessage): boolean {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
+  const type = req.headers['content-type'];
+  if (type === undefined) return true;
+  const semi = type.indexOf(';');
+  return semi < 0 || PLAIN_PARAMETERS.test(type.slice(semi));
+}
+
+/**
+ * Reads a plain UTF-8 JSON body (see {@link isPlainUtf8}) of at most `limit` bytes and parses
+ * it; an empty body is `{}`, any JSON value is returned as parsed. A declared or actual size
+ * over the limit rejects with a 413 and invalid JSON with a 400 — the same errors body-parser
+ * gives — once the rest of the body has been read off, so the connection stays usable.
+ */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) fail(bodyTooLarge(limit));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      let text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      // A UTF-8 byte order mark is not part of the JSON text (body-parser drops it too).
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.length === 0) {
+        resolve({});
+        return;
+      }
+      try {
+        resolve(JSON.parse(text));
+      } catch (error) {
+        reject(invalidJsonBody((error as Error).message));
+      }
+    };
+    // Refused: read the rest off and answer once it is in, as body-parser does.
+    const fail = (error: McpmasError) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      if (req.readableEnded || req.destroyed) {
+        reject(error);
+        return;
+      }
+      req.once('end', () => reject(error));
+      req.once('close', () => reject(error));
+      req.resume();
+    };
+    // No 'error' listener: node emits none for an aborted request unless someone listens,
+    // and a request whose client went away needs no answer; its promise is simply dropped.
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      fail(bodyTooLarge(limit, Number(declared)));
+      return;
+    }
+    req.on('data', onData);
+    req.on('end', onEnd);
+  });
+}
+
+/**
+ * Writes a JSON reply in one go: status, headers and body through `writeHead` and `end`, without
+ * express's per-header `res.set` calls. Same headers as {@link sendJson}, plus `X-Request-Id`.
+ */
+export function writeJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  requestId: string,
+  close: boolean,
+): void {
+  const text = JSON.stringify(body) ?? '';
+  const headers: OutgoingHttpHeaders = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    'X-Request-Id': requestId,
+  };
+  if (close) headers.Connection = 'close';
+  res.writeHead(status, headers);
+  res.end(text);
 }
 
 /** Sends `body` as JSON. Replies are never cached: they describe live state. */

@@ -2,9 +2,10 @@
  * {@link HttpServerAdapter}: runs the express app of {@link createHttpApp} on a node HTTP
  * server, with a graceful stop.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, IncomingMessage, type Server, type ServerOptions, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { ConfigError, ConflictError, type Dispatcher, InternalError, type ServerAdapter } from '@mcpmas/core';
+import type { Express } from 'express';
 import { createHttpApp, type HttpAppOptions } from './app.js';
 import { answerClientError } from './plumbing.js';
 
@@ -27,6 +28,47 @@ export interface HttpServerOptions extends Omit<HttpAppOptions, 'signal'> {
    * @default 2000
    */
   shutdownGraceMs?: number;
+}
+
+/**
+ * Options for `http.createServer(options, app)` under which the server's requests and
+ * responses are born as instances of the express app's own `request` and `response`
+ * prototypes.
+ *
+ * Express gives every request and response the app's prototypes with `Object.setPrototypeOf`.
+ * Changing the prototype of a live object moves it to V8's slow paths for every later
+ * property access — in node's HTTP internals as much as in express — and on the hub's small
+ * calls that cost more CPU than all the rest of the call (`pnpm bench:protocols`: about 136 →
+ * 76 µs of hub CPU per HTTP call). For an object that already has the prototype, express's
+ * call changes nothing. Express still handles every request exactly as before; requests that
+ * reach another app (say one this app is mounted in) just keep the usual cost.
+ */
+export function expressServerOptions(
+  app: Express,
+): Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'> {
+  // Node's constructors are plain functions (not classes), so a subclass can call them on its
+  // own `this`: V8 then lays the instances out for all their fields (`Reflect.construct` with a
+  // foreign `new.target` does not, and measured slower than doing nothing). Should a node
+  // version turn them into classes, the server simply runs without this.
+  if (isClass(IncomingMessage) || isClass(ServerResponse)) return {};
+  function AppRequest(this: IncomingMessage, socket: Socket) {
+    (IncomingMessage as unknown as (this: IncomingMessage, socket: Socket) => void).call(this, socket);
+  }
+  AppRequest.prototype = app.request;
+  function AppResponse(this: ServerResponse, req: IncomingMessage, options?: unknown) {
+    (
+      ServerResponse as unknown as (this: ServerResponse, req: IncomingMessage, options?: unknown) => void
+    ).call(this, req, options);
+  }
+  AppResponse.prototype = app.response;
+  return {
+    IncomingMessage: AppRequest as unknown as typeof IncomingMessage,
+    ServerResponse: AppResponse as unknown as typeof ServerResponse,
+  };
+}
+
+function isClass(fn: unknown): boolean {
+  return typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
 }
 
 /** Where a started server listens. */
@@ -73,7 +115,8 @@ export class HttpServerAdapter implements ServerAdapter {
     if (this.server) throw new ConflictError('the HTTP server is already started');
     const shutdown = new AbortController();
     const { port: _port, host: _host, shutdownGraceMs: _grace, ...appOptions } = this.options;
-    const server = createServer(createHttpApp(dispatcher, { ...appOptions, signal: shutdown.signal }));
+    const app = createHttpApp(dispatcher, { ...appOptions, signal: shutdown.signal });
+    const server = createServer(expressServerOptions(app), app);
     server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error & { code?: string }) => {
