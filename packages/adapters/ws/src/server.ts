@@ -14,6 +14,7 @@ import {
   errorFromJSON,
   fromUnknown,
   InternalError,
+  LazyCallContext,
   type McpmasError,
   PushSession,
   RateLimitedError,
@@ -298,7 +299,7 @@ interface ConnectionLimits {
 
 /** One socket: its calls in flight, its push session and its backpressure state. */
 class Connection {
-  private readonly calls = new Map<FrameId, AbortController>();
+  private readonly calls = new Map<FrameId, LazyCallContext>();
   private readonly session: PushSession;
   private alive = true;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -466,10 +467,14 @@ class Connection {
       );
       return;
     }
-    const controller = new AbortController();
-    this.calls.set(id, controller);
-    const context: CallContext = { ...this.context, signal: controller.signal, requestId: String(id) };
+    // The signal is made only if the call reads it (a long-poll); abort frames and closing still reach it.
+    const context = new LazyCallContext(this.context.protocol);
+    const base = this.context;
+    if (base.credentials !== undefined) context.credentials = base.credentials;
+    if (base.remoteAddress !== undefined) context.remoteAddress = base.remoteAddress;
+    context.requestId = String(id);
     if (traceparent) context.traceparent = traceparent;
+    this.calls.set(id, context);
     this.dispatcher.dispatch(op, req, context).then(
       (res) => {
         this.calls.delete(id);
@@ -500,7 +505,7 @@ class Connection {
     clearInterval(this.drainTimer);
     this.drainTimer = undefined;
     this.session.close();
-    for (const controller of this.calls.values()) controller.abort();
+    for (const context of this.calls.values()) context.abort();
     this.calls.clear();
   }
 }

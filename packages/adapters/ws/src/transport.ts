@@ -19,7 +19,13 @@ import {
   UnavailableError,
 } from '@mcpmas/core';
 import { type RawData, WebSocket } from 'ws';
-import type { CallFrame, ClientFrame, FrameId, ServerFrame } from './frames.js';
+import {
+  type CallFrame,
+  type ClientFrame,
+  type FrameId,
+  MAX_CREDITS_PER_FRAME,
+  type ServerFrame,
+} from './frames.js';
 import { DEFAULT_WS_MAX_PAYLOAD_BYTES } from './server.js';
 
 /** Default time one call may take, long-poll waits excepted. */
@@ -93,6 +99,9 @@ export class WsTransport implements AgentCommInterface {
   private readonly registrations = new Map<string, Record<string, unknown>>();
   /** Credits granted and not yet used, per agent; granted again after a reconnect. */
   private readonly credits = new Map<string, number>();
+  /** Grants of this tick not sent yet, per agent (see `grantCredits`). */
+  private readonly unsentGrants = new Map<string, number>();
+  private grantsScheduled = false;
 
   /** Validates the options; nothing connects until {@link WsTransport.start}. */
   constructor(private readonly options: WsTransportOptions) {
@@ -190,11 +199,32 @@ export class WsTransport implements AgentCommInterface {
    */
   grantCredits(agentId: string, credits: number): void {
     if (!(credits > 0)) return;
-    this.credits.set(agentId, (this.credits.get(agentId) ?? 0) + Math.floor(credits));
-    if (this.ready) this.sendFrame({ type: 'credits', agentId, credits: Math.floor(credits) });
+    const granted = Math.floor(credits);
+    this.credits.set(agentId, (this.credits.get(agentId) ?? 0) + granted);
+    if (!this.ready) return;
+    // An agent finishing several tasks in one tick (replies arrive together) grants one credit
+    // per task: those leave as one frame at the end of the tick instead of one frame each.
+    this.unsentGrants.set(agentId, (this.unsentGrants.get(agentId) ?? 0) + granted);
+    if (!this.grantsScheduled) {
+      this.grantsScheduled = true;
+      process.nextTick(() => this.sendGrants());
+    }
   }
 
   // -------------------------------------------------------------------------------------
+
+  private sendGrants(): void {
+    this.grantsScheduled = false;
+    const grants = [...this.unsentGrants];
+    this.unsentGrants.clear();
+    // Not connected: the reconnect grants the whole unused balance again anyway.
+    if (!this.ready) return;
+    for (const [agentId, total] of grants) {
+      for (let left = total; left > 0; left -= MAX_CREDITS_PER_FRAME) {
+        this.sendFrame({ type: 'credits', agentId, credits: Math.min(left, MAX_CREDITS_PER_FRAME) });
+      }
+    }
+  }
 
   private connect(): void {
     if (!this.started) return;

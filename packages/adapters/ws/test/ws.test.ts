@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { ModelAgent } from '@mcpmas/agent';
 import { ApiKeyAuthenticator, HubClient, UnavailableError } from '@mcpmas/core';
 import { eventually } from '@mcpmas/testkit';
+import { WebSocketServer } from 'ws';
 import { WsServerAdapter, WsTransport } from '../src/index.js';
 import { createHub, delay, freePort, type RawClient, rawClient, skills, type TestHub } from './helpers.js';
 
@@ -299,4 +301,30 @@ describe('ws liveness and reconnect', () => {
 
 afterAll(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+describe('ws transport credits', () => {
+  it('sends the credits granted in one tick as one frame per agent', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+    const frames: unknown[] = [];
+    wss.on('connection', (socket) => socket.on('message', (data) => frames.push(JSON.parse(String(data)))));
+    const transport = new WsTransport({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}` });
+    await transport.start();
+    cleanups.push(() => transport.stop());
+    await eventually(() => transport.connected);
+    // As an agent does when several results are acknowledged in one tick.
+    for (let i = 0; i < 5; i++) transport.grantCredits('agent-a', 1);
+    transport.grantCredits('agent-b', 2);
+    await eventually(() => frames.length >= 2);
+    await delay(50);
+    expect(frames).toEqual([
+      { type: 'credits', agentId: 'agent-a', credits: 5 },
+      { type: 'credits', agentId: 'agent-b', credits: 2 },
+    ]);
+    transport.grantCredits('agent-a', 1);
+    await eventually(() => frames.length === 3);
+    expect(frames[2]).toEqual({ type: 'credits', agentId: 'agent-a', credits: 1 });
+  });
 });
