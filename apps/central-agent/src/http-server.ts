@@ -7,7 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { answerClientError, createHttpApp, type HttpAppOptions } from '@mcpmas/adapter-http';
+import {
+  answerClientError,
+  createHttpApp,
+  expressServerOptions,
+  type HttpAppOptions,
+} from '@mcpmas/adapter-http';
 import { ConfigError, ConflictError, type Dispatcher, InternalError, type ServerAdapter } from '@mcpmas/core';
 
 /** Options of {@link HubHttpServer}. */
@@ -40,20 +45,49 @@ export class HubHttpServer implements ServerAdapter {
   /** Always `http`. */
   readonly protocol = 'http';
   /** The node HTTP server; it listens once {@link HubHttpServer.start} runs. */
-  readonly server: Server = createServer();
+  readonly server: Server;
+  /**
+   * The express app, made up front so the server's requests and responses are born with its
+   * prototypes (`expressServerOptions`); it reaches the dispatcher given to `start`.
+   */
+  private readonly app: ReturnType<typeof createHttpApp>;
+  private readonly stopping = new AbortController();
+  private dispatcher: Dispatcher | undefined;
   private shutdown: AbortController | undefined;
   private bound: HubHttpAddress | undefined;
 
   /** Nothing listens until {@link HubHttpServer.start}. */
-  constructor(private readonly options: HubHttpServerOptions) {}
+  constructor(private readonly options: HubHttpServerOptions) {
+    const {
+      host: _host,
+      port: _port,
+      upgradePaths: _paths,
+      shutdownGraceMs: _grace,
+      ...appOptions
+    } = options;
+    const started = (): Dispatcher => {
+      if (!this.dispatcher) throw new InternalError('the HTTP server is not started');
+      return this.dispatcher;
+    };
+    this.app = createHttpApp(
+      {
+        dispatch: (operation, request, context) => started().dispatch(operation, request, context),
+        subscribe: (listener) => started().subscribe(listener),
+        close: () => started().close(),
+      },
+      { ...appOptions, signal: this.stopping.signal },
+    );
+    this.server = createServer(expressServerOptions(this.app));
+  }
 
   /** Listens on the configured host and port. Rejects with a `ConfigError` if it cannot. */
   async start(dispatcher: Dispatcher): Promise<void> {
     if (this.shutdown) throw new ConflictError('the HTTP server is already started');
-    const shutdown = new AbortController();
-    const { host, port, upgradePaths = [], shutdownGraceMs: _grace, ...appOptions } = this.options;
+    const shutdown = this.stopping;
+    const { host, port, upgradePaths = [] } = this.options;
     const server = this.server;
-    server.on('request', createHttpApp(dispatcher, { ...appOptions, signal: shutdown.signal }));
+    this.dispatcher = dispatcher;
+    server.on('request', this.app);
     server.on('clientError', answerClientError);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;

@@ -12,6 +12,7 @@ import {
   type Backend,
   ConfigError,
   createMemoryBackend,
+  type Dispatcher,
   type Notifier,
   type ServerAdapter,
 } from '@mcpmas/core';
@@ -96,7 +97,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         ...(serves.has('mcp')
           ? {
               mount: (app) => {
-                mcpEndpoint = mountMcp(app, hub!.dispatcher, {
+                // Mounted while the HTTP server is built, before the hub exists: calls reach
+                // the hub's dispatcher once it does (no request arrives before start).
+                const late: Dispatcher = {
+                  dispatch: (operation, request, context) =>
+                    hub!.dispatcher.dispatch(operation, request, context),
+                  subscribe: (listener) => hub!.dispatcher.subscribe(listener),
+                  close: () => hub!.dispatcher.close(),
+                };
+                mcpEndpoint = mountMcp(app, late, {
                   path: config.mcpPath,
                   bodyLimit: sizeInBytes(config.bodyLimit),
                   onError: (error) => logger.warn({ err: error, protocol: 'mcp' }, 'MCP request failed'),
