@@ -25,6 +25,7 @@ import {
   startHttpReceiver,
   uniquePrefix,
 } from '@mcpmas/testkit';
+import { startSmtpReceiver } from '@mcpmas/testkit/smtp';
 import {
   KAFKA_BROKERS,
   kafkaTopic,
@@ -35,7 +36,6 @@ import {
   rabbitQueue,
   rabbitUp,
 } from './services.js';
-import { startSmtpReceiver } from './smtp-receiver.js';
 
 const ctx: CallContext = { protocol: 'test' };
 const SECRET = 'e2e-webhook-secret';

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { ConfigError, type McpmasError } from '@mcpmas/core';
 import { eventually, notifierSuite, sampleEvent } from '@mcpmas/testkit';
+import { type SmtpReceiver, startSmtpReceiver } from '@mcpmas/testkit/smtp';
 import { EmailNotifier, type EmailNotifierOptions } from '../src/index.js';
-import { type SmtpReceiver, startSmtpReceiver } from './smtp-receiver.js';
 
 const base = (port: number): EmailNotifierOptions => ({
   smtp: { host: '127.0.0.1', port, tls: { rejectUnauthorized: false }, timeoutMs: 3000 },

@@ -1,9 +1,15 @@
-/** A real SMTP server (the `smtp-server` package) on a free loopback port, keeping every mail. */
+/**
+ * `@mcpmas/testkit/smtp`: a real SMTP server (the `smtp-server` package) on a free loopback
+ * port that keeps every mail it accepts, parsed (`mailparser`), for tests of e-mail
+ * notifications. Needs `smtp-server` and `mailparser` (optional peer dependencies of
+ * `@mcpmas/testkit`).
+ */
 import type { AddressInfo } from 'node:net';
 import type { HubEvent } from '@mcpmas/core';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
+/** One accepted mail. */
 export interface ReceivedMail {
   mail: ParsedMail;
   /** The SMTP session was TLS (STARTTLS) when the mail was sent. */
@@ -13,14 +19,21 @@ export interface ReceivedMail {
   events: HubEvent[];
 }
 
+/** A running receiver. */
 export interface SmtpReceiver {
+  /** The port it listens on (127.0.0.1). */
   port: number;
+  /** Every accepted mail, in order. */
   mails: ReceivedMail[];
   /** While true, every message is refused with a temporary 451. */
   refuse: boolean;
   close(): Promise<void>;
 }
 
+/**
+ * Starts a receiver. With `users`, a login is required and checked against them; without,
+ * anyone may send.
+ */
 export async function startSmtpReceiver(
   options: { users?: Record<string, string> } = {},
 ): Promise<SmtpReceiver> {
