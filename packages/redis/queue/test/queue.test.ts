@@ -231,6 +231,27 @@ describeRedis('RedisTaskQueue', () => {
     expect((await queue.leasedBy('ag')).sort()).toEqual(next!.leased.map((t) => t.taskId).sort());
   });
 
+  it('grouped reports that need keys nobody declared are run again on their own', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const { task: t1 } = await hubA.submit({ capability: 'far-1', maxRetries: 1 });
+    const { task: t2 } = await hubA.submit({ capability: 'far-2', maxRetries: 1 });
+    const [l1] = await hubA.lease({ agentId: 'ag', capabilities: ['far-1'], max: 1 });
+    const [l2] = await hubA.lease({ agentId: 'ag', capabilities: ['far-2'], max: 1 });
+    const counted = countEvalsha(hubB);
+    // Hub B never saw far-1 or far-2; a retry must requeue into their ready sets.
+    const retry = { status: 'failed' as const, error: { message: 'flaky', retryable: true } };
+    const [v1, v2] = await Promise.all([
+      hubB.complete({ taskId: t1.id, agentId: 'ag', leaseToken: l1!.leaseToken }, retry),
+      hubB.complete({ taskId: t2.id, agentId: 'ag', leaseToken: l2!.leaseToken }, retry),
+    ]);
+    expect([v1.state, v2.state]).toEqual(['queued', 'queued']);
+    // One grouped call, then each report on its own (asked for keys, then ran): 1 + 2 × 2.
+    expect(counted.calls).toBe(5);
+    const again = await hubA.lease({ agentId: 'z', capabilities: ['far-1', 'far-2'], max: 5 });
+    expect(again.map((t) => t.taskId).sort()).toEqual([t1.id, t2.id].sort());
+  });
+
   it('keeps progress, error and cancel notes through every path', async () => {
     const queue = hub();
     const { task } = await queue.submit({ capability: 'n', maxRetries: 1 });
