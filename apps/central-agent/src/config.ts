@@ -261,10 +261,14 @@ export const hubSettings = {
     env: ['MCPMAS_REDIS_URL', 'REDIS_URL'],
     schema: z
       .string()
-      .regex(/^rediss?:\/\/[^\s]*$/, 'must be a redis:// or rediss:// URL')
+      .regex(
+        /^rediss?(\+sentinel|\+cluster)?:\/\/\S*$/i,
+        'must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL',
+      )
       .optional(),
     defaultText: '(none: in-memory backend, one hub)',
-    description: 'Redis to share with other hubs; without it the hub keeps everything in memory.',
+    description:
+      'Redis to share with other hubs; without it the hub keeps everything in memory. redis://host:port[/db], redis+sentinel://host:port[,host:port…]/<master name>[/db] or redis+cluster://host:port[,host:port…] (rediss… for TLS).',
   },
   namespace: {
     kind: 'string',

@@ -202,7 +202,11 @@ describe('loadHubConfig: bad values are refused, naming the setting and where it
       { MCPMAS_NOTIFIERS: '[{"type":"webhook","url":"ftp://x","secret":"s"}]' },
       'notifiers (MCPMAS_NOTIFIERS): [0].url: must be an absolute http(s) URL',
     ],
-    [[], { REDIS_URL: 'http://localhost:6379' }, 'redisUrl (REDIS_URL): must be a redis:// or rediss:// URL'],
+    [
+      [],
+      { REDIS_URL: 'http://localhost:6379' },
+      'redisUrl (REDIS_URL): must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL',
+    ],
     [[], { MCPMAS_LOG_LEVEL: 'loud' }, 'logLevel (MCPMAS_LOG_LEVEL): must be one of fatal, error, warn'],
     [['--hub-id', 'bad id!'], {}, 'hubId (--hub-id): must start with a letter or digit'],
     [['--sweep-interval-ms', '5'], {}, 'sweepIntervalMs (--sweep-interval-ms): must be at least 10'],

@@ -148,6 +148,23 @@ async function stopCluster(): Promise<void> {
     return { backend, close: () => backend.close() };
   });
 
+  it('connects from a redis+cluster:// URL of two seed nodes and finds the third', async () => {
+    const [a, b] = cluster.ports;
+    const backend = createRedisBackend({
+      url: `redis+cluster://127.0.0.1:${a},127.0.0.1:${b}`,
+      namespace: freshNamespace('cluster-url'),
+    });
+    try {
+      const { task } = await backend.queue.submit({ capability: 'echo', payload: 'x' });
+      const [leased] = await backend.queue.lease({ agentId: 'a', capabilities: ['echo'], max: 1 });
+      expect(leased?.taskId).toBe(task.id);
+      const client = (backend.queue as RedisTaskQueue).client as Cluster;
+      await eventually(() => client.nodes('master').length === 3);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it('spreads namespaces over the nodes but keeps each namespace on one slot', async () => {
     const client = cluster.connect();
     const slots = new Set<number>();
