@@ -133,18 +133,22 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     for (const listener of external) listener(signal);
   });
 
-  /** Resolves on a wake-up for any key, after `ms`, on abort, or on close. */
+  /**
+   * Resolves on a wake-up for any key (with `true`), or with `false` after `ms`, on abort, or
+   * on close. A caller woken for its key may look once more without listening again first:
+   * if that look comes up empty (another caller took the task), it must listen, then look.
+   */
   function waitFor(
     index: Map<string, Set<Waiter>>,
     keys: string[],
     ms: number,
     context: CallContext,
   ): Waiting {
-    let wake!: () => void;
-    const done = new Promise<void>((resolve) => {
-      wake = resolve;
+    let resolve!: (signalled: boolean) => void;
+    const done = new Promise<boolean>((r) => {
+      resolve = r;
     });
-    const waiter: Waiter = { wake };
+    const waiter: Waiter = { wake: () => resolve(true) };
     for (const key of keys) {
       let set = index.get(key);
       if (!set) {
@@ -154,8 +158,9 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
       set.add(waiter);
     }
     allWaiters.add(waiter);
-    const timer = setTimeout(wake, ms);
-    const stopListening = onAbort(context, wake);
+    const timeUp = () => resolve(false);
+    const timer = setTimeout(timeUp, ms);
+    const stopListening = onAbort(context, timeUp);
     const cleanup = () => {
       clearTimeout(timer);
       stopListening();
@@ -276,7 +281,8 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
 
     'task.submit': async (req, ctx) => {
       checkTask(req, '');
-      let task = await plugins.run('submit', req, ctx);
+      // Without submit hooks, skip the hook runner's promise and await: this is a hot path.
+      let task = plugins.has('submit') ? await plugins.run('submit', req, ctx) : req;
       if (!task.traceparent && ctx.traceparent) task = { ...task, traceparent: ctx.traceparent };
       return queue.submit(task);
     },
@@ -319,18 +325,28 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
       }
       const max = req.max ?? 1;
       const deadline = Date.now() + (req.waitMs ?? 0);
+      // Listen before looking, so a task submitted in between still wakes us — except right
+      // after a wake-up for our capabilities, when there is most likely a task to take.
+      let listen = true;
       for (;;) {
-        // Subscribe before looking, so a task submitted in between still wakes us.
         const remaining = deadline - Date.now();
-        const waiting =
-          remaining > 0 && !closed
+        const waiting: Waiting | undefined =
+          listen && remaining > 0 && !closed
             ? waitFor(byCapability, capabilities, Math.min(remaining, pollFallbackMs), ctx)
             : undefined;
         try {
           const leased = await queue.lease({ agentId: agent.id, capabilities, max });
           if (leased.length > 0) return { tasks: await applyDispatchHooks(leased, agent.id, ctx) };
-          if (!waiting || isAborted(ctx)) return { tasks: [] };
-          await waiting.done;
+          if (isAborted(ctx)) return { tasks: [] };
+          if (!waiting) {
+            // Woken, but another agent took the task: listen, then look again.
+            if (!listen && remaining > 0 && !closed) {
+              listen = true;
+              continue;
+            }
+            return { tasks: [] };
+          }
+          listen = !(await waiting.done);
           if (isAborted(ctx) || closed) return { tasks: [] };
         } finally {
           waiting?.cleanup();
@@ -348,7 +364,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     'task.result': async (req, ctx) => {
       if (req.status === 'succeeded') checkSize('result', req.result, limits.maxResultBytes);
       else checkSize('error', req.error, limits.maxResultBytes);
-      const report = await plugins.run('result', req, ctx);
+      const report = plugins.has('result') ? await plugins.run('result', req, ctx) : req;
       const { taskId, agentId, leaseToken } = report;
       const outcome =
         report.status === 'succeeded'
@@ -359,18 +375,27 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
 
     'task.get': async (req, ctx) => {
       const deadline = Date.now() + (req.waitMs ?? 0);
+      // As in task.next: listen before looking, except right after the task's own wake-up.
+      let listen = true;
       for (;;) {
         const remaining = deadline - Date.now();
-        const waiting =
-          remaining > 0 && !closed
+        const waiting: Waiting | undefined =
+          listen && remaining > 0 && !closed
             ? waitFor(byTask, [req.taskId], Math.min(remaining, pollFallbackMs), ctx)
             : undefined;
         try {
           const task = await queue.get(req.taskId);
           if (!task)
             throw new NotFoundError(`unknown task ${req.taskId}`, { details: { taskId: req.taskId } });
-          if (isTerminal(task.state) || !waiting || isAborted(ctx)) return { task };
-          await waiting.done;
+          if (isTerminal(task.state) || isAborted(ctx)) return { task };
+          if (!waiting) {
+            if (!listen && remaining > 0 && !closed) {
+              listen = true;
+              continue;
+            }
+            return { task };
+          }
+          listen = !(await waiting.done);
           if (isAborted(ctx) || closed) {
             const latest = await queue.get(req.taskId);
             if (latest) return { task: latest };
@@ -448,6 +473,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
 }
 
 interface Waiting {
-  done: Promise<void>;
+  /** `true` when woken for one of the keys. */
+  done: Promise<boolean>;
   cleanup: () => void;
 }

@@ -184,6 +184,50 @@ describe('dispatcher', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('keeps a long-poll waiting when the task that woke it went to another agent', async () => {
+    // No fallback re-check within the test: a wake-up lost after the empty look would hang it.
+    const { dispatcher } = make({ pollFallbackMs: 60_000 });
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    await dispatcher.call('agent.register', { agentId: 'b', name: 'b', skills }, ctx);
+    const settled = new Set<string>();
+    const poll = (agentId: string) =>
+      dispatcher.call('task.next', { agentId, waitMs: 30_000 }, ctx).then((reply) => {
+        settled.add(agentId);
+        return reply;
+      });
+    const a = poll('a');
+    const b = poll('b');
+    await new Promise((r) => setTimeout(r, 20));
+    const first = await dispatcher.call('task.submit', { capability: 'echo', payload: 1 }, ctx);
+    await new Promise((r) => setTimeout(r, 50));
+    // Both were woken; one took the task, the other found nothing and must still be waiting.
+    expect(settled.size).toBe(1);
+    const second = await dispatcher.call('task.submit', { capability: 'echo', payload: 2 }, ctx);
+    const t0 = Date.now();
+    const replies = await Promise.all([a, b]);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(replies.flatMap((r) => r.tasks.map((t) => t.taskId)).sort()).toEqual(
+      [first.task.id, second.task.id].sort(),
+    );
+  });
+
+  it('answers a waiting task.get with the final state once the task ends', async () => {
+    const { dispatcher } = make({ pollFallbackMs: 60_000 });
+    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+    const { task } = await dispatcher.call('task.submit', { capability: 'echo' }, ctx);
+    const t0 = Date.now();
+    const waiting = dispatcher.call('task.get', { taskId: task.id, waitMs: 30_000 }, ctx);
+    const [leased] = (await dispatcher.call('task.next', { agentId: 'a' }, ctx)).tasks;
+    await dispatcher.call(
+      'task.result',
+      { taskId: task.id, agentId: 'a', leaseToken: leased!.leaseToken, status: 'succeeded', result: 7 },
+      ctx,
+    );
+    const { task: done } = await waiting;
+    expect(done).toMatchObject({ state: 'succeeded', result: 7 });
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('takes the traceparent from the call context when the request has none', async () => {
     const { dispatcher } = make();
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
