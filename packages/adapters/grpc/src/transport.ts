@@ -32,7 +32,8 @@ import {
   validationFromIssues,
 } from '@mcpmas/core';
 import { CODECS, errorFromProto, leasedFromProto } from './codec.js';
-import { type ClientMessage, HubService, type ServerMessage } from './generated/mcpmas/v1/hub.js';
+import type { ClientMessage, ServerMessage } from './generated/mcpmas/v1/hub.js';
+import { HUB_SERVICE } from './serialize.js';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES } from './server.js';
 import { fromServiceError } from './status.js';
 
@@ -186,7 +187,7 @@ export class GrpcTransport implements AgentCommInterface {
 
   private unary(client: Client, op: OperationName, content: Json, signal?: AbortSignal): Promise<Json> {
     const codec = CODECS[op];
-    const definition = HubService[codec.method] as {
+    const definition = HUB_SERVICE[codec.method] as {
       path: string;
       requestSerialize: (value: never) => Buffer;
       responseDeserialize: (value: Buffer) => unknown;
@@ -243,7 +244,7 @@ export class GrpcTransport implements AgentCommInterface {
   private openStream(): void {
     const client = this.client;
     if (!client || this.stream || this.stopping) return;
-    const definition = HubService.streamMessages;
+    const definition = HUB_SERVICE.streamMessages;
     const stream = client.makeBidiStreamRequest(
       definition.path,
       definition.requestSerialize,

@@ -174,6 +174,32 @@ describe('grpc deadlines', () => {
     expect(seen.ms).toBeLessThan(3000);
   });
 
+  it('a client cancel ends the hub-side wait of a call that is already waiting', async () => {
+    const hub = createHub();
+    const server = await startServer(hub);
+    const client = rawClient(server.address().address);
+    const { task } = await hub.dispatcher.call('task.submit', { capability: 'cancel-me' }, ctx);
+    const def = proto.HubService.getTask;
+    const call = client.makeUnaryRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      { taskId: task.id, waitMs: 20_000 },
+      new Metadata(),
+      {},
+      () => undefined,
+    );
+    // The call listens for cancel only once it waits: cancel after it started waiting.
+    await eventually(() => hub.contexts.find((c) => c.operation === 'task.get'));
+    await delay(50);
+    call.cancel();
+    const seen = await eventually(() =>
+      hub.contexts.find((c) => c.operation === 'task.get' && c.ms !== undefined),
+    );
+    expect(seen.context.signal?.aborted).toBe(true);
+    expect(seen.ms).toBeLessThan(3000);
+  });
+
   it('the transport rejects with a TimeoutError when its deadline passes', async () => {
     const hub = createHub({ 'agents.status': 1500 });
     const server = await startServer(hub);
