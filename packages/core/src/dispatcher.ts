@@ -7,7 +7,10 @@
 import { ApiKeyAuthenticator } from './auth.js';
 import { isAborted, onAbort } from './context.js';
 import {
+  ErrorCode,
   fromUnknown,
+  InternalError,
+  McpmasError,
   NotFoundError,
   PayloadTooLargeError,
   UnavailableError,
@@ -75,6 +78,14 @@ export interface DispatcherOptions {
    * (e.g. a pub/sub message dropped during a reconnect) costs at most this much. @default 1000
    */
   pollFallbackMs?: number;
+  /**
+   * Called with every error that is not an mcpmas error (a bug, a library's exception, a
+   * plugin's plain `Error`), with a reference id. The caller only gets `internal error (ref
+   * <id>)`: such messages can hold internals (paths, hosts, SQL) no client should see, so
+   * this hook is where they are logged. Plugins that mean to refuse a call with a message
+   * throw an `McpmasError` (e.g. `ForbiddenError`), which reaches the caller as it is.
+   */
+  onInternalError?: (error: unknown, info: { operation: string; ref: string }) => void;
 }
 
 /** Default size limits. */
@@ -450,8 +461,21 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         handler(parsed.data as never, context),
       );
     } catch (error) {
-      throw fromUnknown(error);
+      throw publicError(error, operation);
     }
+  }
+
+  /** What the caller may see of `error`; anything unexpected is reported and replaced. */
+  function publicError(error: unknown, operation: string): McpmasError {
+    const err = fromUnknown(error);
+    if (error instanceof McpmasError || err.code !== ErrorCode.Internal) return err;
+    const ref = newId('err');
+    try {
+      options.onInternalError?.(error, { operation, ref });
+    } catch {
+      // A failing logger must not change the reply.
+    }
+    return new InternalError(`internal error (ref ${ref})`, { cause: error, details: { ref } });
   }
 
   return {

@@ -3,7 +3,9 @@ import {
   type CallContext,
   createDispatcher,
   createMemoryBackend,
+  ForbiddenError,
   type HubDispatcher,
+  InternalError,
   NotFoundError,
   PayloadTooLargeError,
   PluginHost,
@@ -155,6 +157,37 @@ describe('dispatcher', () => {
       state: 'failed',
       error: { message: expect.stringContaining('secret payloads stay home') },
     });
+  });
+
+  it('hides unexpected errors from callers behind a reference, and reports them whole', async () => {
+    const reported: Array<{ error: unknown; operation: string; ref: string }> = [];
+    const plugins = new PluginHost([
+      {
+        name: 'flaky-store',
+        around: async (call, next) => {
+          if (call.operation === 'agents.status')
+            throw new Error('connect ECONNREFUSED 10.0.0.7:5432 (user=admin)');
+          if (call.operation === 'task.cancel') throw new ForbiddenError('cancelling is switched off here');
+          return next();
+        },
+      },
+    ]);
+    const { dispatcher } = make({
+      plugins,
+      onInternalError: (error, info) => reported.push({ error, ...info }),
+    });
+    const error = (await dispatcher.call('agents.status', {}, ctx).catch((e) => e)) as InternalError;
+    expect(error).toBeInstanceOf(InternalError);
+    expect(error.message).toMatch(/^internal error \(ref err_[\w-]+\)$/);
+    expect(JSON.stringify(error.toJSON())).not.toMatch(/ECONNREFUSED|admin|10\.0\.0\.7/);
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toMatchObject({ operation: 'agents.status', ref: error.details?.ref });
+    expect((reported[0]!.error as Error).message).toContain('ECONNREFUSED');
+    // An mcpmas error is meant for the caller: it arrives as it is, and is not reported.
+    await expect(dispatcher.call('task.cancel', { taskId: 'task_x' }, ctx)).rejects.toThrow(
+      'cancelling is switched off here',
+    );
+    expect(reported).toHaveLength(1);
   });
 
   it('ends waits on close and refuses later calls', async () => {

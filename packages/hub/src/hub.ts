@@ -105,6 +105,8 @@ export class Hub {
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
       ...(options.pollFallbackMs ? { pollFallbackMs: options.pollFallbackMs } : {}),
+      onInternalError: (error, { operation, ref }) =>
+        this.logger.error({ err: error, operation, ref }, 'call failed with an unexpected error'),
     });
     const hb = dispatcher.heartbeat;
     if (hb.timeoutMs <= hb.intervalMs) {
