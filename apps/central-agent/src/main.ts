@@ -2,15 +2,14 @@
 
 import {
   createLogger,
-  describeSource,
   EXIT_CONFIG,
   EXIT_FAILURE,
   helpText,
   isConfigError,
   type LoadedConfig,
+  logLoadedConfig,
   parseCommandLine,
   printConfigError,
-  redact,
   resolveConfig,
   stopOnSignal,
 } from '@mcpmas/cli-config';
@@ -43,20 +42,9 @@ export async function main(
     return EXIT_CONFIG;
   }
 
-  const { config, sources, files } = loaded;
+  const { config } = loaded;
   const logger = createLogger('mcpmas-hub', config.logLevel);
-  logger.info(
-    {
-      config: redact(hubSettings, config),
-      from: Object.fromEntries(
-        Object.entries(sources)
-          .filter(([, source]) => source.kind !== 'default')
-          .map(([key, source]) => [key, describeSource(source)]),
-      ),
-      ...files,
-    },
-    'configuration loaded',
-  );
+  logLoadedConfig(logger, hubSettings, loaded);
   let running: Awaited<ReturnType<typeof startHub>>;
   try {
     running = await startHub(config, { logger });

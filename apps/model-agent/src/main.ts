@@ -2,15 +2,14 @@
 
 import {
   createLogger,
-  describeSource,
   EXIT_CONFIG,
   EXIT_FAILURE,
   helpText,
   isConfigError,
   type LoadedConfig,
+  logLoadedConfig,
   parseCommandLine,
   printConfigError,
-  redact,
   resolveConfig,
   stopOnSignal,
 } from '@mcpmas/cli-config';
@@ -42,20 +41,9 @@ export async function main(
     return EXIT_CONFIG;
   }
 
-  const { config, sources, files } = loaded;
+  const { config } = loaded;
   const logger = createLogger('mcpmas-agent', config.logLevel);
-  logger.info(
-    {
-      config: redact(agentSettings, config),
-      from: Object.fromEntries(
-        Object.entries(sources)
-          .filter(([, source]) => source.kind !== 'default')
-          .map(([key, source]) => [key, describeSource(source)]),
-      ),
-      ...files,
-    },
-    'configuration loaded',
-  );
+  logLoadedConfig(logger, agentSettings, loaded);
 
   // Signals are watched before the first connection attempt: SIGTERM while the hub is still
   // unreachable stops the retries and exits cleanly.

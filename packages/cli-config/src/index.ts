@@ -13,6 +13,7 @@ export {
   EXIT_CONFIG,
   EXIT_FAILURE,
   isConfigError,
+  logLoadedConfig,
   printConfigError,
   stopOnSignal,
 } from './runtime.js';

@@ -4,7 +4,14 @@
  */
 import { ConfigError } from '@mcpmas/core';
 import { type Logger, pino } from 'pino';
-import { type ConfigIssue, formatIssue } from './settings.js';
+import {
+  type ConfigIssue,
+  describeSource,
+  formatIssue,
+  type LoadedConfig,
+  redact,
+  type SettingsTable,
+} from './settings.js';
 
 /** Exit code for a configuration error. */
 export const EXIT_CONFIG = 2;
@@ -14,6 +21,29 @@ export const EXIT_FAILURE = 1;
 /** A JSON-lines logger on stdout (synchronous, so nothing is lost on exit). */
 export function createLogger(name: string, level: string): Logger {
   return pino({ name, level, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+/**
+ * Logs `configuration loaded`: the configuration with secrets masked, where each setting that
+ * is not a default came from, and the `.env` / config files read.
+ */
+export function logLoadedConfig<Out extends Record<string, unknown>>(
+  logger: Logger,
+  settings: SettingsTable,
+  loaded: LoadedConfig<Out>,
+): void {
+  logger.info(
+    {
+      config: redact(settings, loaded.config),
+      from: Object.fromEntries(
+        Object.entries(loaded.sources)
+          .filter(([, source]) => source.kind !== 'default')
+          .map(([key, source]) => [key, describeSource(source)]),
+      ),
+      ...loaded.files,
+    },
+    'configuration loaded',
+  );
 }
 
 /** Writes `config error: <setting> (<source>): <message>`, one line per problem. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { ConfigError } from '@mcpmas/core';
+import { pino } from 'pino';
 import { z } from 'zod';
 import {
   type ConfigSpec,
@@ -16,6 +17,7 @@ import {
   isConfigError,
   loadConfig,
   logLevelSetting,
+  logLoadedConfig,
   objectSchema,
   parseCommandLine,
   parseList,
@@ -173,6 +175,22 @@ describe('help, README table, redaction and error printing', () => {
       upstream: 'https://u:***@h.example.com/x',
       port: 1,
     });
+  });
+
+  it('logs the loaded configuration masked, with the source of every non-default setting', () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const loaded = loadConfig(spec, ['--port', '9'], { MCPMAS_TOKEN: 'hunter2' }, dir);
+    logLoadedConfig(logger, settings, loaded);
+    expect(lines).toHaveLength(1);
+    const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(entry).toMatchObject({
+      msg: 'configuration loaded',
+      config: { port: 9, token: '***', ratio: 0.5 },
+      from: { port: '--port', token: 'MCPMAS_TOKEN' },
+    });
+    expect(lines[0]).not.toContain('hunter2');
+    expect(Object.keys(entry.from as object)).not.toContain('ratio');
   });
 
   it('prints one line per problem and a pointer to --help', () => {
