@@ -47,7 +47,6 @@ const scripts = {
   submitBatch: loadScript('submitBatch-16'),
   lease: loadScript('leaseTasks-16'),
   progress: loadScript('progressTask-16'),
-  complete: loadScript('completeTask-16'),
   completeAndLease: loadScript('completeAndLease-16'),
   reportMany: loadScript('reportMany-16'),
   submitMany: loadScript('submitMany-16'),

@@ -231,6 +231,36 @@ describeRedis('RedisTaskQueue', () => {
     expect((await queue.leasedBy('ag')).sort()).toEqual(next!.leased.map((t) => t.taskId).sort());
   });
 
+  it('a grouped report returns the same full view as a read on another hub', async () => {
+    const hubA = hub('a');
+    const hubB = hub('b');
+    const submit = (n: number) =>
+      hubA.submit({ capability: 'same', payload: { n, text: 'x'.repeat(n) }, metadata: { n } });
+    const { task: near } = await submit(1);
+    const { task: far } = await submit(2);
+    const { task: big } = await submit(5000);
+    const leased = await hubA.lease({ agentId: 'ag', capabilities: ['same'], max: 3 });
+    const ref = (id: string) => {
+      const t = leased.find((l) => l.taskId === id)!;
+      return { taskId: id, agentId: 'ag', leaseToken: t.leaseToken };
+    };
+    const counted = countEvalsha(hubA);
+    const views = await Promise.all([
+      hubA.complete(ref(near.id), { status: 'succeeded', result: 'near' }),
+      hubB.complete(ref(far.id), { status: 'succeeded', result: 'far' }),
+      hubA.complete(ref(big.id), { status: 'succeeded', result: 'big' }),
+    ]);
+    expect(counted.calls).toBe(1);
+    for (const view of views) expect(await hubB.get(view.id)).toEqual(view);
+    expect(views[0]).toMatchObject({
+      payload: { n: 1 },
+      metadata: { n: 1 },
+      result: 'near',
+      capability: 'same',
+    });
+    expect(views[2]!.payload).toEqual({ n: 5000, text: 'x'.repeat(5000) });
+  });
+
   it('grouped reports that need keys nobody declared are run again on their own', async () => {
     const hubA = hub('a');
     const hubB = hub('b');

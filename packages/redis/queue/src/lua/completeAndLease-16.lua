@@ -1,13 +1,15 @@
 --[[
-  Records the outcome of a leased task and, in the same step, leases the agent's next tasks
-  (what BullMQ's worker does when it moves a job to completed): one round trip per task
-  instead of two. The report is checked exactly as in completeTask; when it is refused,
-  nothing is leased.
+  Records the outcome of a leased task (a report) and, in the same step, leases the agent's
+  next tasks (what BullMQ's worker does when it moves a job to completed): one round trip per
+  task instead of two; with 0 to lease it is a plain report. Success and final failure are
+  terminal; a retryable error with error retries left goes back to the queue after the error
+  backoff. Only the holder of the current lease token may report, so a late or duplicate
+  report changes nothing; when it is refused, nothing is leased.
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the agent and the
                    capabilities to lease from (and the task's capability when known).
-  ARGV[A..A+10]   as completeTask-16.lua: taskId, agentId, lease token, status, has result,
-                  result JSON, error JSON, retryable, error backoff (baseMs, maxMs, jitter)
+  ARGV[A..A+10]   taskId, agentId, lease token, "succeeded" or "failed", has result (1|0),
+                  result JSON, error JSON, retryable (1|0), error backoff (baseMs, maxMs, jitter)
   ARGV[A+11]      most tasks to lease next (0 leases nothing)
   ARGV[A+12]      token nonce of the new leases ("<nonce>.<n>")
   ARGV[A+13]      number of capabilities to lease from c, then ARGV[A+14..A+13+c] their
