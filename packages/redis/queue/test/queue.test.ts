@@ -182,6 +182,17 @@ describeRedis('RedisTaskQueue', () => {
       task: { capability: 'g', payload: { i: 7 }, state: 'queued' },
     });
     expect(await queue.get(submitted[7]!.task.id)).toEqual(submitted[7]!.task);
+    // Two new submissions with one idempotency key in the same group: one task.
+    counted.reset();
+    const twins = await Promise.all([
+      queue.submit({ capability: 'h', idempotencyKey: 'twin', payload: 1 }),
+      queue.submit({ capability: 'h', idempotencyKey: 'twin', payload: 2 }),
+    ]);
+    expect(counted.calls).toBe(1);
+    expect(twins.map((t) => t.created)).toEqual([true, false]);
+    expect(twins[1]!.task).toEqual(twins[0]!.task);
+    const twin = twins[0]!.task.id;
+    await queue.cancel(twin);
 
     const [a, b, c] = await queue.lease({ agentId: 'ag', capabilities: ['g'], max: 3 });
     const [d] = await queue.lease({ agentId: 'ag2', capabilities: ['h'], max: 1 });
