@@ -350,8 +350,16 @@ export class RedisTaskQueue implements TaskQueue {
     return { caps, agents: [item.ref.agentId] };
   }
 
-  private async reportOne(item: PendingReport): Promise<{ task: TaskView; leased: LeasedTask[] }> {
-    const reply = await this.exec(scripts.completeAndLease, this.reportDeclared(item), item.args);
+  private async reportOne(
+    item: PendingReport,
+    needed?: { caps: string[]; agents: string[] },
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const declared = this.reportDeclared(item);
+    if (needed) {
+      declared.caps = [...new Set([...declared.caps, ...needed.caps])];
+      declared.agents = [...new Set([...declared.agents, ...needed.agents])];
+    }
+    const reply = await this.exec(scripts.completeAndLease, declared, item.args);
     if (Number(reply[0]) < 0) throw scriptError(reply, { ref: item.ref });
     return this.reported(reply, 2, reply.length);
   }
@@ -393,14 +401,16 @@ export class RedisTaskQueue implements TaskQueue {
       return;
     }
     let i = 3;
-    const again: PendingReport[] = [];
+    const again: Array<{ item: PendingReport; needed: { caps: string[]; agents: string[] } }> = [];
     for (const item of items) {
       const length = Number(reply[i]);
       const start = i + 1;
       i = start + length;
       const code = Number(reply[start]);
       if (code === ScriptCode.NeedKeys) {
-        again.push(item);
+        const nCaps = Number(reply[start + 1]);
+        const asked = reply.slice(start + 2, i).map(String);
+        again.push({ item, needed: { caps: asked.slice(0, nCaps), agents: asked.slice(nCaps) } });
       } else if (code < 0) {
         item.reject(scriptError(reply.slice(start, i), { ref: item.ref }));
       } else {
@@ -411,8 +421,9 @@ export class RedisTaskQueue implements TaskQueue {
         }
       }
     }
-    // Reports that needed keys nobody declared changed nothing: run each on its own.
-    await Promise.all(again.map((item) => settle(item, this.reportOne(item))));
+    // Reports that needed keys nobody declared changed nothing: run each on its own, with
+    // the keys it asked for.
+    await Promise.all(again.map(({ item, needed }) => settle(item, this.reportOne(item, needed))));
   }
 
   async get(taskId: string): Promise<TaskView | null> {
