@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   answerClientError,
+  closeHttpServer,
   createHttpApp,
   expressServerOptions,
   type HttpAppOptions,
@@ -124,15 +125,7 @@ export class HubHttpServer implements ServerAdapter {
     if (!shutdown || !this.server.listening) return;
     this.bound = undefined;
     shutdown.abort();
-    const server = this.server;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), this.options.shutdownGraceMs ?? 2000);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    await closeHttpServer(this.server, this.options.shutdownGraceMs ?? 2000);
   }
 
   /** Where the server listens. Throws if it is not started. */

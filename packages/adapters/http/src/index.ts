@@ -30,6 +30,7 @@ export {
   routeOf,
 } from './routes.js';
 export {
+  closeHttpServer,
   DEFAULT_HTTP_HOST,
   DEFAULT_HTTP_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,

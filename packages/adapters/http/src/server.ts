@@ -67,6 +67,21 @@ export function expressServerOptions(
   };
 }
 
+/**
+ * Stops a node HTTP server gracefully: no new connections, idle ones closed now, and every
+ * connection still open after `graceMs` destroyed. Resolves once the server is closed.
+ */
+export function closeHttpServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 function isClass(fn: unknown): boolean {
   return typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
 }
@@ -151,14 +166,7 @@ export class HttpServerAdapter implements ServerAdapter {
     this.server = undefined;
     this.bound = undefined;
     this.shutdown?.abort();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), this.graceMs);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    await closeHttpServer(server, this.graceMs);
   }
 
   /** Where the server listens. Throws if it is not started. */
