@@ -40,12 +40,20 @@ export interface QueueKeys {
   readonly capabilities: string;
   /** Pub/sub channel of wake-ups (not a key). */
   readonly signals: string;
+  /**
+   * Sorted set, every score 0: one member `<byte length of agent id>:<agent id>|<task id>` per
+   * leased task, so an agent's tasks are one lexicographic range ({@link heldPrefix}) and a
+   * script never needs a key named after an agent.
+   */
+  readonly held: string;
+  /** Hash: waiter id → `origin|expiresAt|max|nonce|agentId`, an agent waiting for work (`leaseWait`). */
+  readonly waiters: string;
   /** Sorted set: queued task ids of one capability, scored by priority then sequence. */
   ready(capability: string): string;
   /** Sorted set: delayed task ids of one capability, scored by the time they become due. */
   delayed(capability: string): string;
-  /** Sorted set: task ids one agent holds, in lease order. */
-  agentLeases(agentId: string): string;
+  /** List: ids of the waiters waiting for tasks of one capability, oldest first. */
+  waiting(capability: string): string;
 }
 
 /** Builds the queue keys of `namespace`. */
@@ -71,11 +79,13 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
     signals: `${tag}:signals`,
     ready: (capability) => `${tag}:ready:${capability}`,
     delayed: (capability) => `${tag}:delayed:${capability}`,
-    agentLeases: (agentId) => `${tag}:agent:${agentId}:leases`,
+    held: `${tag}:held`,
+    waiters: `${tag}:waiters`,
+    waiting: (capability) => `${tag}:waiting:${capability}`,
   };
 }
 
-/** The sixteen keys every state-changing queue script receives first, in KEYS order. */
+/** The eighteen keys every state-changing queue script receives first, in KEYS order. */
 export function commonKeys(keys: QueueKeys): string[] {
   return [
     keys.tasks,
@@ -94,5 +104,15 @@ export function commonKeys(keys: QueueKeys): string[] {
     keys.capabilities,
     keys.state,
     keys.notes,
+    keys.held,
+    keys.waiters,
   ];
+}
+
+/**
+ * Where an agent's members of {@link QueueKeys.held} start: `<byte length>:<agent id>|`. The
+ * length makes the prefix of one agent never the prefix of another's.
+ */
+export function heldPrefix(agentId: string): string {
+  return `${Buffer.byteLength(agentId)}:${agentId}|`;
 }

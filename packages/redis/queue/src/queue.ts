@@ -2,8 +2,9 @@
  * {@link TaskQueue} on Redis. Every state change is one Lua script (see `lua/`), so several
  * hubs can share one queue: one sorted set of ready tasks per capability scored by priority
  * then sequence, one of delayed tasks per capability scored by due time, leases in a sorted
- * set by deadline, a sorted set of leased tasks per agent, records in one hash. Time comes
- * from Redis `TIME`; wake-ups go out over pub/sub from the same scripts.
+ * set by deadline, one lexicographic set of (agent, task) pairs for what each agent holds, and
+ * records in hashes. Time comes from Redis `TIME`; wake-ups go out over pub/sub from the same
+ * scripts.
  */
 import {
   type BatchView,
@@ -39,24 +40,24 @@ import {
 } from '@mcpmas/redis-common';
 import { type RegistryKeys, registryKeys } from '@mcpmas/redis-registry';
 import { ScriptCode, scriptError } from './errors.js';
-import { commonKeys, type QueueKeys, queueKeys } from './keys.js';
+import { commonKeys, heldPrefix, type QueueKeys, queueKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';
 
 const scripts = {
-  submit: loadScript('submitTask-16'),
-  submitBatch: loadScript('submitBatch-16'),
-  lease: loadScript('leaseTasks-16'),
-  progress: loadScript('progressTask-16'),
-  completeAndLease: loadScript('completeAndLease-16'),
-  reportMany: loadScript('reportMany-16'),
-  submitMany: loadScript('submitMany-16'),
-  cancel: loadScript('cancelTask-16'),
-  release: loadScript('releaseAgent-16'),
-  evict: loadScript('evictAgent-20'),
-  expireLeases: loadScript('expireLeases-16'),
-  promote: loadScript('promoteDelayed-16'),
-  expireDeadlines: loadScript('expireDeadlines-16'),
-  trim: loadScript('trimResults-16'),
+  submit: loadScript('submitTask-18'),
+  submitBatch: loadScript('submitBatch-18'),
+  lease: loadScript('leaseTasks-18'),
+  progress: loadScript('progressTask-18'),
+  completeAndLease: loadScript('completeAndLease-18'),
+  reportMany: loadScript('reportMany-18'),
+  submitMany: loadScript('submitMany-18'),
+  cancel: loadScript('cancelTask-18'),
+  release: loadScript('releaseAgent-18'),
+  evict: loadScript('evictAgent-22'),
+  expireLeases: loadScript('expireLeases-18'),
+  promote: loadScript('promoteDelayed-18'),
+  expireDeadlines: loadScript('expireDeadlines-18'),
+  trim: loadScript('trimResults-18'),
   readTasks: loadScript('readTasks-5'),
   readDeadLetters: loadScript('readDeadLetters-6'),
   readBatch: loadScript('readBatch-2'),
@@ -80,10 +81,9 @@ export interface RedisQueueOptions extends RedisConnectionOptions, Partial<Queue
   random?: () => number;
 }
 
-/** Which capability, agent and fence keys a script call declares. */
+/** Which capability and fence keys a script call declares. */
 interface Declared {
   caps?: Iterable<string>;
-  agents?: Iterable<string>;
   fence?: LeaderFence | undefined;
   /** Keys of other packages the script also touches, passed after the declared ones. */
   extra?: readonly string[];
@@ -274,7 +274,7 @@ export class RedisTaskQueue implements TaskQueue {
     const capabilities = [...new Set(request.capabilities)];
     if (request.max < 1 || capabilities.length === 0) return [];
     this.agentCapabilities.set(request.agentId, capabilities);
-    const reply = await this.exec(scripts.lease, { caps: capabilities, agents: [request.agentId] }, [
+    const reply = await this.exec(scripts.lease, { caps: capabilities }, [
       request.agentId,
       Math.floor(request.max),
       newToken(),
@@ -342,24 +342,19 @@ export class RedisTaskQueue implements TaskQueue {
     });
   }
 
-  /** Capabilities and agent a report declares: where it leases from, and its task's when known. */
-  private reportDeclared(item: PendingReport): { caps: string[]; agents: string[] } {
+  /** Capabilities a report declares: where it leases from, and its task's when known. */
+  private reportCaps(item: PendingReport): string[] {
     const known = this.capabilityOf.get(item.ref.taskId);
-    const caps =
-      known && !item.capabilities.includes(known) ? [...item.capabilities, known] : item.capabilities;
-    return { caps, agents: [item.ref.agentId] };
+    return known && !item.capabilities.includes(known) ? [...item.capabilities, known] : item.capabilities;
   }
 
-  private async reportOne(
-    item: PendingReport,
-    needed?: { caps: string[]; agents: string[] },
-  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
-    const declared = this.reportDeclared(item);
-    if (needed) {
-      declared.caps = [...new Set([...declared.caps, ...needed.caps])];
-      declared.agents = [...new Set([...declared.agents, ...needed.agents])];
-    }
-    const reply = await this.exec(scripts.completeAndLease, declared, item.args);
+  private async reportOne(item: PendingReport, needed?: string[]): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const caps = this.reportCaps(item);
+    const reply = await this.exec(
+      scripts.completeAndLease,
+      { caps: needed ? [...caps, ...needed] : caps },
+      item.args,
+    );
     if (Number(reply[0]) < 0) throw scriptError(reply, { ref: item.ref });
     return this.reported(reply, 2, reply.length);
   }
@@ -384,33 +379,28 @@ export class RedisTaskQueue implements TaskQueue {
   private async flushReports(items: PendingReport[]): Promise<void> {
     if (items.length === 1) return settle(items[0]!, this.reportOne(items[0]!));
     const caps = new Set<string>();
-    const agents = new Set<string>();
     const args: ScriptArg[] = [items.length];
     for (const item of items) {
-      const declared = this.reportDeclared(item);
-      for (const cap of declared.caps) caps.add(cap);
-      agents.add(item.ref.agentId);
+      for (const cap of this.reportCaps(item)) caps.add(cap);
       args.push(...item.args);
     }
     let reply: unknown[];
     try {
-      reply = await this.exec(scripts.reportMany, { caps, agents }, args);
+      reply = await this.exec(scripts.reportMany, { caps }, args);
       if (Number(reply[0]) < 0) throw scriptError(reply, {});
     } catch (error) {
       for (const item of items) item.reject(error);
       return;
     }
     let i = 3;
-    const again: Array<{ item: PendingReport; needed: { caps: string[]; agents: string[] } }> = [];
+    const again: Array<{ item: PendingReport; needed: string[] }> = [];
     for (const item of items) {
       const length = Number(reply[i]);
       const start = i + 1;
       i = start + length;
       const code = Number(reply[start]);
       if (code === ScriptCode.NeedKeys) {
-        const nCaps = Number(reply[start + 1]);
-        const asked = reply.slice(start + 2, i).map(String);
-        again.push({ item, needed: { caps: asked.slice(0, nCaps), agents: asked.slice(nCaps) } });
+        again.push({ item, needed: reply.slice(start + 2, i).map(String) });
       } else if (code < 0) {
         item.reject(scriptError(reply.slice(start, i), { ref: item.ref }));
       } else {
@@ -444,11 +434,18 @@ export class RedisTaskQueue implements TaskQueue {
   }
 
   async leasedBy(agentId: string): Promise<string[]> {
+    const prefix = heldPrefix(agentId);
+    let members: string[];
     try {
-      return await this.connection.client.zrange(this.keys.agentLeases(agentId), 0, -1);
+      members = await this.connection.client.zrangebylex(
+        this.keys.held,
+        `[${prefix}`,
+        Buffer.concat([Buffer.from(`(${prefix}`), Buffer.from([0xff])]),
+      );
     } catch (error) {
       throw connectionError(error);
     }
+    return members.map((member) => member.slice(prefix.length));
   }
 
   async releaseAgent(
@@ -461,7 +458,7 @@ export class RedisTaskQueue implements TaskQueue {
     const backoff = this.options.crashBackoff;
     const reply = await this.exec(
       scripts.release,
-      { caps: this.agentCapabilities.get(agentId) ?? [], agents: [agentId], fence: fenced },
+      { caps: this.agentCapabilities.get(agentId) ?? [], fence: fenced },
       [agentId, reason, backoff.baseMs, backoff.maxMs, backoff.jitter],
     );
     if (Number(reply[0]) < 0) throw scriptError(reply, { ...(fenced ? { fence: fenced } : {}) });
@@ -486,7 +483,6 @@ export class RedisTaskQueue implements TaskQueue {
       scripts.evict,
       {
         caps: this.agentCapabilities.get(agentId) ?? [],
-        agents: [agentId],
         fence,
         extra: [registry.agents, registry.registeredAt, registry.heartbeats, registry.load],
       },
@@ -634,17 +630,15 @@ export class RedisTaskQueue implements TaskQueue {
 
   /**
    * Runs a state-changing script with the common KEYS/ARGV prologue. When the script replies
-   * that it needs keys of capabilities or agents that were not declared (it changed nothing),
+   * that it needs keys of capabilities that were not declared (it changed nothing),
    * they are declared and the script runs again.
    */
   private async exec(script: LuaScript, declared: Declared, args: readonly ScriptArg[]): Promise<unknown[]> {
     const caps = new Set(declared.caps ?? []);
-    const agents = new Set(declared.agents ?? []);
     const fence = declared.fence;
     for (let round = 0; round < 5; round++) {
       const keys = [...this.common];
-      for (const cap of caps) keys.push(this.keys.ready(cap), this.keys.delayed(cap));
-      for (const agentId of agents) keys.push(this.keys.agentLeases(agentId));
+      for (const cap of caps) keys.push(this.keys.ready(cap), this.keys.delayed(cap), this.keys.waiting(cap));
       if (declared.extra) keys.push(...declared.extra);
       const argv: ScriptArg[] = [
         this.keys.signals,
@@ -655,15 +649,11 @@ export class RedisTaskQueue implements TaskQueue {
         Math.floor(this.random() * 2_147_483_647),
         caps.size,
         ...caps,
-        agents.size,
-        ...agents,
         ...args,
       ];
       const reply = (await this.run(script, keys, argv)) as unknown[];
       if (reply[0] === ScriptCode.NeedKeys) {
-        const nCaps = Number(reply[1]);
-        for (const cap of reply.slice(2, 2 + nCaps)) caps.add(String(cap));
-        for (const agentId of reply.slice(2 + nCaps)) agents.add(String(agentId));
+        for (const cap of reply.slice(2)) caps.add(String(cap));
         continue;
       }
       if (Number(reply[0]) >= 0 && typeof reply[1] === 'string' && reply[1] !== '') this.deliver(reply[1]);

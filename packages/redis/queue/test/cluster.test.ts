@@ -174,7 +174,7 @@ async function stopCluster(): Promise<void> {
       await queue.lease({ agentId: 'x', capabilities: ['echo'], max: 1 });
       const keySlots = new Set(
         await Promise.all(
-          [queue.keys.tasks, queue.keys.ready('echo'), queue.keys.agentLeases('x')].map(
+          [queue.keys.tasks, queue.keys.ready('echo'), queue.keys.held, queue.keys.waiting('echo')].map(
             async (key) => (await client.cluster('KEYSLOT', key)) as unknown as number,
           ),
         ),

@@ -1,4 +1,4 @@
--- The body of a report: records the outcome of a leased task (see completeAndLease-16.lua).
+-- The body of a report: records the outcome of a leased task (see completeAndLease-18.lua).
 -- Uses the queue prologue. Returns nil, the task's state line and, when known, its note flags
 -- and its result (JSON or false) when done; or an error reply.
 
@@ -13,10 +13,8 @@ local function completeFast(id, agentId, token, hasResult, result)
   if string.sub(raw, -#suffix) ~= suffix then return nil end
   local head, available, deadlineAt, timeoutMs, notes = string.match(raw, LEASED_LINE)
   if not head or (notes ~= '' and notes ~= '0' and notes ~= '2') then return nil end
-  needAgent(agentId)
-  if missing then return needKeysReply() end
   redis.call('ZREM', K.leases, id)
-  redis.call('ZREM', agentKey[agentId], id)
+  redis.call('ZREM', K.held, heldMember(agentId, id))
   -- Only a success stores a result, and a task succeeds once: there is none to remove.
   if hasResult == '1' then redis.call('HSET', K.results, id, result) end
   if deadlineAt ~= '' then redis.call('ZREM', K.deadlines, id) end
@@ -38,7 +36,6 @@ local function completeTask(id, agentId, token, status, hasResult, result, error
   if t.state ~= 'leased' or t.leaseToken ~= token or t.agentId ~= agentId then
     return { E_STALE_LEASE, t.state, t.agentId or '' }
   end
-  needAgent(agentId)
   local retry = status == 'failed' and retryable == '1' and t.errorRetries < t.maxRetries
   if retry then needCap(t.capability) end
   if missing then return needKeysReply() end

@@ -1,5 +1,5 @@
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
--- capabilities `caps` (declared) to `agentId` (declared too), appending spec, state line and
+-- capabilities `caps` (declared) to `agentId`, appending spec, state line and
 -- payload of each to `out`. Uses the queue prologue; callers promote due delayed tasks first
 -- (promoteDue). Returns how many were leased.
 local function leaseTasks(agentId, max, nonce, out, caps)
@@ -37,7 +37,7 @@ local function leaseTasks(agentId, max, nonce, out, caps)
           .. deadlineAt .. '|' .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId
         redis.call('HSET', K.state, id, line)
         redis.call('ZADD', K.leases, leaseDeadline, id)
-        redis.call('ZADD', agentKey[agentId], nextSeq(), id)
+        redis.call('ZADD', K.held, 0, heldMember(agentId, id))
         local n = #out
         out[n + 1] = redis.call('HGET', K.tasks, id)
         out[n + 2] = line

@@ -1,6 +1,6 @@
 --[[
   Prologue of every state-changing queue script: the shared KEYS and ARGV layout, declared
-  per-capability and per-agent keys, and the task helpers.
+  per-capability keys, and the task helpers.
 
   KEYS[1]   tasks         hash   taskId -> spec JSON (includes/store.lua)
   KEYS[2]   payloads      hash   taskId -> payload JSON
@@ -18,8 +18,11 @@
   KEYS[14]  capabilities  set    every capability ever submitted
   KEYS[15]  state         hash   taskId -> state line (includes/store.lua)
   KEYS[16]  notes         hash   "<taskId>|e|p|c" -> error, progress, cancel reason
-  KEYS[17..]              declared keys: ready(c), delayed(c) for each declared capability c
-                          (in ARGV order), then agentLeases(a) for each declared agent a
+  KEYS[17]  held          zset   every score 0, "<#agentId>:<agentId>|<taskId>" per leased task
+                                 (an agent's tasks are one ZRANGEBYLEX range: heldIds)
+  KEYS[18]  waiters       hash   waiterId -> "origin|expiresAt|max|nonce|agentId" (leaseWait)
+  KEYS[19..]              declared keys: ready(c), delayed(c), waiting(c) for each declared
+                          capability c, in ARGV order
 
   ARGV[1]   signal channel (pub/sub) for wake-ups
   ARGV[2]   origin: the publishing queue instance, so it can skip its own messages
@@ -27,13 +30,12 @@
   ARGV[4]   fence epoch, or "" when the call is not leader-only
   ARGV[5]   maxEvents: approximate outbox stream cap
   ARGV[6]   random seed (backoff jitter)
-  ARGV[7]   number of declared capabilities n, then ARGV[8..7+n] their names,
-            then the number of declared agents m and their ids;
+  ARGV[7]   number of declared capabilities n, then ARGV[8..7+n] their names;
             the script's own arguments start right after (index A).
 
-  Keys of a capability or an agent are never built here (Redis Cluster needs every key in
-  KEYS). A script that finds it needs keys the caller did not declare changes nothing and
-  replies {E_NEED_KEYS, #caps, caps..., agents...}; the caller declares them and runs it again.
+  Keys of a capability are never built here (Redis Cluster needs every key in KEYS). A script
+  that finds it needs keys the caller did not declare changes nothing and replies
+  {E_NEED_KEYS, #caps, caps...}; the caller declares them and runs it again.
 ]]
 local E_NOT_FOUND, E_STALE_LEASE, E_TERMINAL, E_STALE_FENCE, E_NEED_KEYS = -1, -2, -3, -4, -5
 
@@ -41,7 +43,7 @@ local K = {
   tasks = KEYS[1], payloads = KEYS[2], results = KEYS[3], seq = KEYS[4], leases = KEYS[5],
   deadlines = KEYS[6], terminal = KEYS[7], dead = KEYS[8], idempotency = KEYS[9],
   batches = KEYS[10], events = KEYS[11], leader = KEYS[12], epoch = KEYS[13], capabilities = KEYS[14],
-  state = KEYS[15], notes = KEYS[16],
+  state = KEYS[15], notes = KEYS[16], held = KEYS[17], waiters = KEYS[18],
 }
 local S = K
 --@include "store"
@@ -52,20 +54,18 @@ math.randomseed(tonumber(ARGV[6]))
 --@include "time"
 local NOW = nowMs()
 
-local readyKey, delayedKey, agentKey, declaredCaps = {}, {}, {}, {}
+local readyKey, delayedKey, waitingKey, declaredCaps = {}, {}, {}, {}
 local A
 do
   local nCaps = tonumber(ARGV[7])
   for i = 1, nCaps do
     local cap = ARGV[7 + i]
     declaredCaps[i] = cap
-    readyKey[cap] = KEYS[15 + 2 * i]
-    delayedKey[cap] = KEYS[16 + 2 * i]
+    readyKey[cap] = KEYS[16 + 3 * i]
+    delayedKey[cap] = KEYS[17 + 3 * i]
+    waitingKey[cap] = KEYS[18 + 3 * i]
   end
-  local p = 8 + nCaps
-  local nAgents = tonumber(ARGV[p])
-  for i = 1, nAgents do agentKey[ARGV[p + i]] = KEYS[16 + 2 * nCaps + i] end
-  A = p + nAgents + 1
+  A = 8 + nCaps
 end
 
 local function ms(n) return string.format('%.0f', n) end
@@ -81,26 +81,28 @@ local function fenceHolds()
 end
 
 -- Keys the caller has to declare before the script may proceed.
-local missingCaps, missingAgents, missing = {}, {}, false
+local missingCaps, missing = {}, false
 local function needCap(cap)
   if not readyKey[cap] then missingCaps[cap] = true; missing = true end
 end
-local function needAgent(agentId)
-  if agentId and not agentKey[agentId] then missingAgents[agentId] = true; missing = true end
+
+-- The member of K.held for a task an agent holds, and the ZRANGEBYLEX bounds of an agent's.
+local function heldMember(agentId, id) return #agentId .. ':' .. agentId .. '|' .. id end
+local function heldIds(agentId)
+  local prefix = #agentId .. ':' .. agentId .. '|'
+  local ids = redis.call('ZRANGEBYLEX', K.held, '[' .. prefix, '(' .. prefix .. '\255')
+  for i, member in ipairs(ids) do ids[i] = string.sub(member, #prefix + 1) end
+  return ids
 end
 local TERMINAL = { succeeded = true, failed = true, cancelled = true, timed_out = true, dead = true }
 -- The keys needed to take a task out of the index of its current state.
 local function needIndexKeys(t)
-  if t.state == 'queued' or t.state == 'delayed' then needCap(t.capability)
-  elseif t.state == 'leased' then needAgent(t.agentId) end
+  if t.state == 'queued' or t.state == 'delayed' then needCap(t.capability) end
 end
 local function needKeysReply()
-  local caps, agents = {}, {}
-  for cap in pairs(missingCaps) do caps[#caps + 1] = cap end
-  for agentId in pairs(missingAgents) do agents[#agents + 1] = agentId end
-  local out = { E_NEED_KEYS, #caps }
-  for _, cap in ipairs(caps) do out[#out + 1] = cap end
-  for _, agentId in ipairs(agents) do out[#out + 1] = agentId end
+  local out = { E_NEED_KEYS, 0 }
+  for cap in pairs(missingCaps) do out[#out + 1] = cap end
+  out[2] = #out - 2
   return out
 end
 
@@ -164,7 +166,7 @@ local function unindex(t)
     redis.call('ZREM', delayedKey[t.capability], t.id)
   elseif t.state == 'leased' then
     redis.call('ZREM', K.leases, t.id)
-    if t.agentId then redis.call('ZREM', agentKey[t.agentId], t.id) end
+    if t.agentId then redis.call('ZREM', K.held, heldMember(t.agentId, t.id)) end
   end
 end
 
@@ -217,25 +219,25 @@ local function crash(t, delay, reason, released, crashBackoff)
   end
 end
 
--- Releases every task `agentId` holds as a crash (see crash) and forgets the agent's lease
--- set. The crash backoff is at ARGV[backoffAt..backoffAt+2]. Returns the released ids, or
--- nil and a need-keys reply (nothing changed) when keys are missing.
+-- Releases every task `agentId` holds as a crash (see crash) and forgets its K.held members.
+-- The crash backoff is at ARGV[backoffAt..backoffAt+2]. Returns the released ids, or nil and
+-- a need-keys reply (nothing changed) when keys are missing.
 local function releaseHeld(agentId, delay, reason, backoffAt)
-  needAgent(agentId)
-  if missing then return nil, needKeysReply() end
-  local held = {}
-  for _, id in ipairs(redis.call('ZRANGE', agentKey[agentId], 0, -1)) do
+  local held, stray = {}, {}
+  for _, id in ipairs(heldIds(agentId)) do
     local t = loadTask(id)
     if t and t.state == 'leased' and t.agentId == agentId then
       needCap(t.capability)
       held[#held + 1] = t
+    else
+      stray[#stray + 1] = heldMember(agentId, id)
     end
   end
   if missing then return nil, needKeysReply() end
   local released = { requeued = {}, dead = {} }
   local crashBackoff = { tonumber(ARGV[backoffAt]), tonumber(ARGV[backoffAt + 1]), tonumber(ARGV[backoffAt + 2]) }
   for _, t in ipairs(held) do crash(t, delay, reason, released, crashBackoff) end
-  redis.call('DEL', agentKey[agentId])
+  if #stray > 0 then redis.call('ZREM', K.held, unpack(stray)) end
   return released
 end
 

@@ -1,9 +1,9 @@
 --[[
-  Several reports at once, each exactly as completeAndLease-16.lua (a plain report leases
+  Several reports at once, each exactly as completeAndLease-18.lua (a plain report leases
   nothing): the queue groups the reports that arrive together into one call. Each report is
   applied, or refused with its own error, independently of the others.
 
-  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every agent, every
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every
                    capability to lease from and the tasks' capabilities when known.
   ARGV[A]         number of reports n, then per report:
                     taskId, agentId, lease token, status, has result, result JSON, error JSON,
@@ -25,7 +25,7 @@ local promoted = false
 for _ = 1, n do
   local id, agentId = ARGV[p], ARGV[p + 1]
   local max, nonce, nCaps = tonumber(ARGV[p + 11]), ARGV[p + 12], tonumber(ARGV[p + 13])
-  if missing then missing, missingCaps, missingAgents = false, {}, {} end
+  if missing then missing, missingCaps = false, {} end
   -- This report's reply goes straight into `out`, after a slot for its length.
   local at = #out + 1
   out[at] = 0

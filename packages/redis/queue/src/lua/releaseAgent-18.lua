@@ -3,8 +3,8 @@
   once the crash budget is spent. `unregistered` requeues at once; `evicted` applies the crash
   backoff and is leader-only (fenced).
 
-  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the agent, and the
-                   capabilities of its tasks when known.
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the
+                   capabilities of the agent's tasks when known.
   ARGV[A]         agentId
   ARGV[A+1]       reason: "evicted" or "unregistered"
   ARGV[A+2..A+4]  crash backoff: baseMs, maxMs, jitter

@@ -14,8 +14,6 @@
 --@include "queue"
 --@include "lease"
 local agentId = ARGV[A]
-needAgent(agentId)
-if missing then return needKeysReply() end
 promoteDue(1000)
 local out = { 0, '', 0 }
 out[3] = leaseTasks(agentId, tonumber(ARGV[A + 1]), ARGV[A + 2], out, declaredCaps)

@@ -3,7 +3,7 @@
   backoff, dead-lettered once the crash budget is spent).
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); the script asks for the
-                   capabilities and agents of the expired tasks (E_NEED_KEYS).
+                   capabilities of the expired tasks (E_NEED_KEYS).
   ARGV[A..A+2]    crash backoff: baseMs, maxMs, jitter
   ARGV[A+3]       most leases to expire in this call
 
@@ -17,7 +17,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', ms(NOW), 'LIMI
   local t = loadTask(id)
   if t and t.state == 'leased' and t.leaseDeadline and t.leaseDeadline <= NOW then
     needCap(t.capability)
-    needAgent(t.agentId)
     expired[#expired + 1] = t
   else
     orphans[#orphans + 1] = id

@@ -1,5 +1,5 @@
 --[[
-  Several independent submissions at once, each exactly as submitTask-16.lua: the queue
+  Several independent submissions at once, each exactly as submitTask-18.lua: the queue
   groups the submissions that arrive together into one call.
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every task's capability.

@@ -5,8 +5,8 @@
   an event without its requeue. An agent that heart-beated since it was found stale, or that
   is gone, is left alone and nothing changes.
 
-  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the agent, and the
-                   capabilities of its tasks when known. After the declared keys come the
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the
+                   capabilities of the agent's tasks when known. After the declared keys come the
                    four registry keys (@mcpmas/redis-registry), always the last four:
   KEYS[#KEYS-3]   agents        hash  agentId -> record JSON
   KEYS[#KEYS-2]   registeredAt  hash  agentId -> epoch ms

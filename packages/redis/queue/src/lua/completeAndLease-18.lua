@@ -6,7 +6,7 @@
   backoff. Only the holder of the current lease token may report, so a late or duplicate
   report changes nothing; when it is refused, nothing is leased.
 
-  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the agent and the
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the
                    capabilities to lease from (and the task's capability when known).
   ARGV[A..A+10]   taskId, agentId, lease token, "succeeded" or "failed", has result (1|0),
                   result JSON, error JSON, retryable (1|0), error backoff (baseMs, maxMs, jitter)
@@ -23,8 +23,6 @@
 --@include "complete"
 --@include "lease"
 local id, agentId = ARGV[A], ARGV[A + 1]
-needAgent(agentId)
-if missing then return needKeysReply() end
 local refused, raw, flags, result = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])
 if refused then return refused end

@@ -3,7 +3,7 @@
   its lease token is cleared.
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the task's capability
-                   (queued/delayed) or agent (leased) when known.
+                   when known (needed when it is queued or delayed).
   ARGV[A]         taskId
   ARGV[A+1]       1 when a reason is given, else 0
   ARGV[A+2]       reason
