@@ -185,6 +185,28 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     return { done, cleanup };
   }
   const allWaiters = new Set<Waiter>();
+  /** Aborts the queue-side long-polls ({@link TaskQueue.leaseWait}) in progress, on close. */
+  const queueWaits = new Set<AbortController>();
+
+  /** A long-poll through the queue's own `leaseWait`, ended by the call's abort or by close. */
+  async function leaseWaiting(
+    leaseWait: NonNullable<TaskQueue['leaseWait']>,
+    agentId: string,
+    capabilities: string[],
+    max: number,
+    waitMs: number,
+    context: CallContext,
+  ): Promise<LeasedTask[]> {
+    const controller = new AbortController();
+    queueWaits.add(controller);
+    const stopListening = onAbort(context, () => controller.abort());
+    try {
+      return await leaseWait({ agentId, capabilities, max, waitMs, signal: controller.signal });
+    } finally {
+      stopListening();
+      queueWaits.delete(controller);
+    }
+  }
 
   function checkSize(what: string, value: unknown, max: number): void {
     const size = jsonSize(value);
@@ -335,6 +357,17 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         capabilities = req.capabilities;
       }
       const max = req.max ?? 1;
+      if (queue.leaseWait && (req.waitMs ?? 0) > 0 && !closed) {
+        const leased = await leaseWaiting(
+          queue.leaseWait.bind(queue),
+          agent.id,
+          capabilities,
+          max,
+          req.waitMs!,
+          ctx,
+        );
+        return { tasks: leased.length > 0 ? await applyDispatchHooks(leased, agent.id, ctx) : [] };
+      }
       const deadline = Date.now() + (req.waitMs ?? 0);
       // Listen before looking, so a task submitted in between still wakes us — except right
       // after a wake-up for our capabilities, when there is most likely a task to take.
@@ -489,6 +522,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
       closed = true;
       unsubscribe();
       for (const w of allWaiters) w.wake();
+      for (const controller of queueWaits) controller.abort();
     },
     plugins,
     heartbeat,

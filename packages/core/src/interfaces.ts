@@ -152,6 +152,21 @@ export interface TaskQueue {
     outcome: TaskOutcome,
     next: { capabilities: string[]; max: number },
   ): Promise<{ task: TaskView; leased: LeasedTask[] }>;
+  /**
+   * Optional: a long-poll. Leases like {@link TaskQueue.lease}; when nothing is runnable,
+   * waits up to `waitMs` and the next task of these capabilities is leased to this caller by
+   * the step that makes it runnable — on a networked backend one hop fewer than a wake-up
+   * followed by a lease. Resolves `[]` when the time is up, `signal` aborts or the queue
+   * closes; nothing leased to a wait that ends unanswered is lost (an aborted wait gives it
+   * back to the queue). Without it, the dispatcher waits for `available` signals and leases.
+   */
+  leaseWait?(request: {
+    agentId: string;
+    capabilities: string[];
+    max: number;
+    waitMs: number;
+    signal?: AbortSignal;
+  }): Promise<LeasedTask[]>;
   get(taskId: string): Promise<TaskView | null>;
   /** Cancels queued, delayed or leased work. `ConflictError` if already terminal. */
   cancel(taskId: string, reason?: string): Promise<TaskView>;

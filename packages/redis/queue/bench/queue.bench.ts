@@ -2,7 +2,7 @@
  * `pnpm bench` (root: `pnpm bench:queue`): the Redis queue and BullMQ side by side, in one
  * process, against the same Redis. 20,000 tasks go submit → lease → complete with 10 and 50
  * concurrent workers, unbatched and with batched leases/submits, plus one-at-a-time latency
- * (submit until the completion is observed, one idle worker waiting). Prints tasks/s, p50/p99
+ * (submit until the completion is observed, one idle worker waiting in `leaseWait`). Prints tasks/s, p50/p99
  * and the ratio to BullMQ, and the Redis commands sent per task (each mcpmas call is one
  * EVALSHA, so for mcpmas that is also the round trips per task).
  *
@@ -198,14 +198,7 @@ async function mcpmasLatency(): Promise<Result> {
   const namespace = `${RUN}-m-latency`;
   const client = new RedisTaskQueue({ url: REDIS_URL, namespace });
   const agent = new RedisTaskQueue({ url: REDIS_URL, namespace });
-  let stop = false;
-  let wake: (() => void) | undefined;
-  let available = 0;
-  agent.subscribe((s) => {
-    if (s.type !== 'available') return;
-    available += 1;
-    wake?.();
-  });
+  const stopping = new AbortController();
   const waiters = new Map<string, () => void>();
   const finishedEarly = new Set<string>();
   client.subscribe((s) => {
@@ -214,20 +207,19 @@ async function mcpmasLatency(): Promise<Result> {
     if (done) done();
     else finishedEarly.add(s.taskId);
   });
-  await Promise.all([client.ready(), agent.ready()]);
+  await client.ready();
+  // The idle worker long-polls as the hub's `task.next` does: a task submitted meanwhile is
+  // leased to it by the submit script and pushed, with no wake-up and lease in between.
   const loop = (async () => {
-    while (!stop) {
-      const seen = available;
-      const [t] = await agent.lease({ agentId: 'solo', capabilities: ['bench'], max: 1 });
-      if (!t) {
-        // Work that arrived while we were looking: look again instead of sleeping.
-        if (available !== seen) continue;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 50);
-        });
-        continue;
-      }
+    while (!stopping.signal.aborted) {
+      const [t] = await agent.leaseWait({
+        agentId: 'solo',
+        capabilities: ['bench'],
+        max: 1,
+        waitMs: 30_000,
+        signal: stopping.signal,
+      });
+      if (!t) continue;
       await agent.complete(
         { taskId: t.taskId, agentId: 'solo', leaseToken: t.leaseToken },
         { status: 'succeeded' },
@@ -246,8 +238,7 @@ async function mcpmasLatency(): Promise<Result> {
     latencies.push(performance.now() - t0);
   }
   const result = await summarise('mcpmas  one at a time        ', start, latencies, LATENCY_SAMPLES);
-  stop = true;
-  wake?.();
+  stopping.abort();
   await loop;
   await client.close();
   await agent.close();

@@ -61,6 +61,7 @@ const scripts = {
   readTasks: loadScript('readTasks-5'),
   readDeadLetters: loadScript('readDeadLetters-6'),
   readBatch: loadScript('readBatch-2'),
+  leaseWait: loadScript('leaseWait-18'),
 };
 
 /** Options of {@link RedisTaskQueue}. */
@@ -79,6 +80,14 @@ export interface RedisQueueOptions extends RedisConnectionOptions, Partial<Queue
   sweepLimit?: number;
   /** Random source for backoff jitter seeds. @default Math.random */
   random?: () => number;
+  /**
+   * A long-poll ({@link RedisTaskQueue.leaseWait}) registers its agent as waiting for this
+   * long at a time, then renews. It bounds how late a push that pub/sub lost still arrives,
+   * and how long a queue instance that died mid-wait can still be handed tasks (which then
+   * wait for their lease to expire).
+   * @default 1000
+   */
+  waitSliceMs?: number;
 }
 
 /** Which capability and fence keys a script call declares. */
@@ -140,6 +149,12 @@ export class RedisTaskQueue implements TaskQueue {
   private readonly listeners = new Set<(signal: QueueSignal) => void>();
   private subscriber: RedisClient | undefined;
   private subscribed: Promise<void> | undefined;
+  /** The channel tasks leased to this instance's waiting agents are pushed on. */
+  private readonly pushChannel: string;
+  private pushSubscribed: Promise<void> | undefined;
+  /** Long-polls waiting here, by waiter id (`leaseWait`). */
+  private readonly waiters = new Map<string, LocalWaiter>();
+  private readonly waitSliceMs: number;
   /** Capability of tasks this process saw, to declare their keys up front. */
   private readonly capabilityOf = new BoundedMap<string, string>(50_000);
   /** Capabilities each agent last leased from here, to declare on release. */
@@ -151,7 +166,17 @@ export class RedisTaskQueue implements TaskQueue {
   private closed = false;
 
   constructor(options: RedisQueueOptions = {}) {
-    const { maxEvents, sweepLimit, random, redis, url, redisOptions, namespace, ...queueOptions } = options;
+    const {
+      maxEvents,
+      sweepLimit,
+      random,
+      waitSliceMs,
+      redis,
+      url,
+      redisOptions,
+      namespace,
+      ...queueOptions
+    } = options;
     this.options = { ...DEFAULT_QUEUE_OPTIONS, ...stripUndefined(queueOptions) };
     this.keys = queueKeys(checkNamespace(namespace ?? 'mcpmas'));
     this.registryKeys = registryKeys(namespace ?? 'mcpmas');
@@ -159,8 +184,16 @@ export class RedisTaskQueue implements TaskQueue {
     this.maxEvents = maxEvents ?? 10_000;
     this.sweepLimit = sweepLimit ?? 1000;
     this.random = random ?? Math.random;
+    this.waitSliceMs = waitSliceMs ?? 1000;
+    this.pushChannel = `${this.keys.signals}:push:${this.origin}`;
     this.connectionName = redisOptions?.connectionName ?? 'mcpmas:queue';
     this.connection = openConnection(options, this.connectionName);
+    if ('nodes' in this.connection.client) {
+      // On Redis Cluster a script cannot tell whether a waiter's instance still listens (a
+      // node counts only its own subscribers), so long-polls fall back to wake-ups and leases
+      // (the dispatcher's own loop, used when a queue has no `leaseWait`).
+      (this as { leaseWait?: unknown }).leaseWait = undefined;
+    }
   }
 
   /** The Redis client this queue talks through. */
@@ -279,9 +312,90 @@ export class RedisTaskQueue implements TaskQueue {
       Math.floor(request.max),
       newToken(),
     ]);
+    return this.leasedFrom(reply, 2);
+  }
+
+  /**
+   * A long-poll: leases up to `max` runnable tasks; when there are none, registers the agent
+   * as waiting, and the next task of its capabilities is leased to it by the script that
+   * makes it runnable and pushed here (`includes/queue.lua`) — submit, push, run, report,
+   * without the wake-up and lease round trips in between. The registration is renewed every
+   * `waitSliceMs`, each renewal ending the previous wait in the same script. A push that
+   * pub/sub lost is picked up when its wait ends; when `signal` aborts or the queue closes,
+   * whatever was pushed meanwhile goes back to the queue, with no attempt counted.
+   */
+  async leaseWait(request: {
+    agentId: string;
+    capabilities: string[];
+    max: number;
+    waitMs: number;
+    signal?: AbortSignal;
+  }): Promise<LeasedTask[]> {
+    const { agentId, signal } = request;
+    const capabilities = [...new Set(request.capabilities)];
+    const max = Math.floor(request.max);
+    if (max < 1 || capabilities.length === 0) return [];
+    if (!(request.waitMs > 0) || this.closed || signal?.aborted)
+      return this.lease({ agentId, capabilities, max });
+    this.agentCapabilities.set(agentId, capabilities);
+    await this.ensurePushChannel();
+    const deadline = performance.now() + request.waitMs;
+    /** One script call: ends `previous` (see `withdraw` in the Lua), then leases, then waits. */
+    const step = async (previous: Wait | undefined, current: Wait | undefined, giveBack: boolean) => {
+      const reply = await this.exec(scripts.leaseWait, { caps: capabilities }, [
+        agentId,
+        current ? max : 0,
+        current?.nonce ?? '',
+        current?.id ?? '',
+        current?.ttl ?? 0,
+        previous?.id ?? '',
+        previous?.nonce ?? '',
+        giveBack ? 1 : 0,
+      ]);
+      return this.leasedFrom(reply, 2);
+    };
+    // A wait that ended unanswered and is not withdrawn yet.
+    let previous: Wait | undefined;
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0 || this.closed || signal?.aborted) break;
+      const slice = Math.min(remaining, this.waitSliceMs);
+      // The registration outlives the local wait a little, so the wait always ends (and
+      // withdraws) before a script could take it for gone.
+      const current: Wait = { id: newToken(), nonce: newToken(), ttl: Math.ceil(slice) + WAITER_GRACE_MS };
+      const waiter: LocalWaiter = { pushed: undefined, wake: noop };
+      this.waiters.set(current.id, waiter);
+      let leased: LeasedTask[];
+      try {
+        leased = await step(previous, current, false);
+      } catch (error) {
+        this.waiters.delete(current.id);
+        // Either wait may be registered: end both, so nothing is leased to a wait nobody
+        // reads (if that fails too, the registrations expire within a slice).
+        for (const wait of [previous, current]) {
+          if (wait) void step(wait, undefined, true).catch(noop);
+        }
+        throw error;
+      }
+      previous = undefined;
+      if (leased.length === 0 && !waiter.pushed) await waitForPush(waiter, slice, signal, () => this.closed);
+      this.waiters.delete(current.id);
+      if (leased.length > 0) return leased;
+      if (waiter.pushed) return waiter.pushed;
+      previous = current;
+    }
+    if (!previous) return [];
+    // The last wait ended unanswered: withdraw it, taking what a lost push brought — or,
+    // when the caller is gone, giving it back.
+    return step(previous, undefined, this.closed || signal?.aborted === true);
+  }
+
+  /** Leased tasks from a reply: `reply[i]` is their count, then spec, state line, payload each. */
+  private leasedFrom(reply: readonly unknown[], i: number): LeasedTask[] {
+    const count = Number(reply[i]);
     const out: LeasedTask[] = [];
-    for (let i = 3; i + 2 < reply.length; i += 3) {
-      const leased = toLeased(reply, i);
+    for (let k = 0; k < count; k++) {
+      const leased = toLeased(reply, i + 1 + 3 * k);
       this.capabilityOf.set(leased.taskId, leased.capability);
       out.push(leased);
     }
@@ -348,7 +462,10 @@ export class RedisTaskQueue implements TaskQueue {
     return known && !item.capabilities.includes(known) ? [...item.capabilities, known] : item.capabilities;
   }
 
-  private async reportOne(item: PendingReport, needed?: string[]): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+  private async reportOne(
+    item: PendingReport,
+    needed?: string[],
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
     const caps = this.reportCaps(item);
     const reply = await this.exec(
       scripts.completeAndLease,
@@ -587,6 +704,7 @@ export class RedisTaskQueue implements TaskQueue {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    for (const waiter of this.waiters.values()) waiter.wake();
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     if (subscriber) subscriber.disconnect();
@@ -604,7 +722,10 @@ export class RedisTaskQueue implements TaskQueue {
         ? client.duplicate(undefined, { redisOptions: { connectionName: name } })
         : client.duplicate({ connectionName: name });
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (_channel: string, message: string) => this.deliver(message, true));
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.pushChannel) this.deliverPush(message);
+      else this.deliver(message, true);
+    });
     this.subscriber = subscriber;
     this.subscribed = subscriber.subscribe(this.keys.signals).then(
       () => undefined,
@@ -612,8 +733,61 @@ export class RedisTaskQueue implements TaskQueue {
     );
   }
 
-  /** Delivers a signal message; `remote` messages from this very instance were delivered already. */
+  /** Subscribes to this instance's push channel (once; ioredis re-subscribes after a reconnect). */
+  private ensurePushChannel(): Promise<void> {
+    this.ensureSubscriber();
+    if (!this.pushSubscribed && this.subscriber) {
+      this.pushSubscribed = this.subscriber.subscribe(this.pushChannel).then(
+        () => undefined,
+        () => {
+          // Not subscribed: pushes are picked up when each wait ends; try again next time.
+          this.pushSubscribed = undefined;
+        },
+      );
+    }
+    return this.pushSubscribed ?? Promise.resolve();
+  }
+
+  /**
+   * Hands tasks pushed to a waiter here (`pushTo` in `lua/includes/queue.lua`) to its
+   * long-poll. A push for a wait that already ended is left alone: ending the wait took it
+   * (or gave it back) in Redis.
+   */
+  private deliverPush(message: string): void {
+    const parts = message.split('\n');
+    const waiter = this.waiters.get(parts[0]!);
+    if (!waiter) return;
+    const count = Number(parts[1]);
+    const agentId = parts.slice(2 + 3 * count).join('\n');
+    const tasks: LeasedTask[] = [];
+    try {
+      for (let k = 0; k < count; k++) {
+        const at = 2 + 3 * k;
+        const leased = leasedTask(parts[at]!, parts[at + 2]! + agentId, parts[at + 1]!);
+        this.capabilityOf.set(leased.taskId, leased.capability);
+        tasks.push(leased);
+      }
+    } catch {
+      // Not a push this version wrote: the wait's end picks its tasks up from Redis.
+      return;
+    }
+    this.waiters.delete(parts[0]!);
+    waiter.pushed = tasks;
+    waiter.wake();
+  }
+
+  /**
+   * Delivers a signal message; `remote` messages from this very instance were delivered
+   * already. A script's reply carries its signals, then the pushes to waiters of this
+   * instance, each after a record separator (`publishSignals` in `lua/includes/queue.lua`).
+   */
   private deliver(message: string, remote = false): void {
+    if (!remote && message.includes(PUSH_SEPARATOR)) {
+      const [signals, ...pushes] = message.split(PUSH_SEPARATOR);
+      for (const push of pushes) this.deliverPush(push);
+      if (signals) this.deliver(signals);
+      return;
+    }
     // Own messages come back over pub/sub too; they were delivered already — skip the parse.
     if (remote && message.startsWith(this.ownPrefix)) return;
     let parsed: { o: string; s: QueueSignal[] };
@@ -829,12 +1003,17 @@ function toView(reply: readonly unknown[], i: number): TaskView {
 
 /** The leased task at `reply[i..i+2]`: spec, state line, payload. */
 function toLeased(reply: readonly unknown[], i: number): LeasedTask {
-  const spec = JSON.parse(reply[i] as string) as Spec;
-  const hot = parseHot(reply[i + 1] as string);
+  return leasedTask(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string | null);
+}
+
+/** A leased task from its spec, state line and payload. */
+function leasedTask(specJson: string, line: string, payload: string | null): LeasedTask {
+  const spec = JSON.parse(specJson) as Spec;
+  const hot = parseHot(line);
   const leased: LeasedTask = {
     taskId: spec.id,
     capability: spec.capability,
-    payload: JSON.parse((reply[i + 2] as string | null) ?? 'null'),
+    payload: JSON.parse(payload ?? 'null'),
     priority: spec.priority,
     attempt: hot.attempts + hot.errorRetries + 1,
     leaseToken: hot.leaseToken!,
@@ -883,6 +1062,47 @@ class BoundedMap<K, V> extends Map<K, V> {
 }
 
 const noop = () => undefined;
+
+/** Separates the pushes to this instance's waiters from the signals in a script reply. */
+const PUSH_SEPARATOR = '\x1e';
+
+/** How much longer a waiter's registration lasts in Redis than its wait here. */
+const WAITER_GRACE_MS = 1000;
+
+/** One registration of a waiting agent (`leaseWait`). */
+interface Wait {
+  id: string;
+  /** Lease tokens of tasks pushed to it start with `<nonce>.`. */
+  nonce: string;
+  /** How long the registration lasts, ms. */
+  ttl?: number;
+}
+
+/** A long-poll waiting in this process for a push. */
+interface LocalWaiter {
+  pushed: LeasedTask[] | undefined;
+  wake(): void;
+}
+
+/** Resolves when `waiter` is woken (a push, or close), after `ms`, or when `signal` aborts. */
+function waitForPush(
+  waiter: LocalWaiter,
+  ms: number,
+  signal: AbortSignal | undefined,
+  closed: () => boolean,
+) {
+  return new Promise<void>((resolve) => {
+    if (closed()) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done);
+    waiter.wake = done;
+  });
+}
 
 /** Most calls one grouped script call carries (a larger group would hold Redis for longer). */
 const MAX_GROUP = 64;

@@ -21,7 +21,6 @@
 ]]
 --@include "queue"
 --@include "complete"
---@include "lease"
 local id, agentId = ARGV[A], ARGV[A + 1]
 local refused, raw, flags, result = completeTask(id, agentId, ARGV[A + 2], ARGV[A + 3], ARGV[A + 4], ARGV[A + 5],
   ARGV[A + 6], ARGV[A + 7], ARGV[A + 8], ARGV[A + 9], ARGV[A + 10])

@@ -12,7 +12,6 @@
   Reply: {0, signals, count, then spec, state line, payload of each leased task}
 ]]
 --@include "queue"
---@include "lease"
 local agentId = ARGV[A]
 promoteDue(1000)
 local out = { 0, '', 0 }

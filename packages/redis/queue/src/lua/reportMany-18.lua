@@ -17,7 +17,6 @@
 ]]
 --@include "queue"
 --@include "complete"
---@include "lease"
 local n = tonumber(ARGV[A])
 local out = { 0, '', n }
 local p = A + 1

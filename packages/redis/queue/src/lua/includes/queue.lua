@@ -114,24 +114,21 @@ local function nextSeq() return redis.call('INCR', K.seq) end
 local SEQ_SPAN = 4398046511104
 local function readyScore(t) return ms((1000 - t.priority) * SEQ_SPAN + t.seq) end
 
--- Wake-ups, published once per script and returned so the calling process can deliver them
--- to its own listeners at once.
+-- Wake-ups, published once per script (publishSignals) and returned so the calling process
+-- can deliver them to its own listeners at once. availableSeen: capability -> its index in
+-- signalParts.
 local signalParts, availableSeen = {}, {}
+-- Defined at the end: it serves waiting agents (leaseTasks) first.
+local publishSignals
 local function signalAvailable(cap)
   if availableSeen[cap] then return end
-  availableSeen[cap] = true
   signalParts[#signalParts + 1] = '{"type":"available","capability":' .. cjson.encode(cap) .. '}'
+  availableSeen[cap] = #signalParts
 end
 local function signalTerminal(t)
   local s = '{"type":"terminal","taskId":' .. cjson.encode(t.id) .. ',"state":"' .. t.state .. '"'
   if t.agentId then s = s .. ',"agentId":' .. cjson.encode(t.agentId) end
   signalParts[#signalParts + 1] = s .. '}'
-end
-local function publishSignals()
-  if #signalParts == 0 then return '' end
-  local message = '{"o":' .. cjson.encode(ORIGIN) .. ',"s":[' .. table.concat(signalParts, ',') .. ']}'
-  redis.call('PUBLISH', CHANNEL, message)
-  return message
 end
 
 local function appendEvent(eventType, data)
@@ -272,4 +269,133 @@ local function promoteDue(limit)
     promoted[#promoted + 1] = t.id
   end
   return promoted
+end
+
+--@include "lease"
+
+--[[
+  Agents waiting for work (leaseWait-18.lua). A waiter is a record in K.waiters,
+  "origin|expiresAt|max|nonce|agentId", and its id in waiting(c), a sorted set by expiry, for
+  each capability it waits for. The scripts that make tasks of a capability available serve
+  its waiters before they finish (publishSignals): the tasks are leased to the waiting agent
+  in the same step, with lease tokens "<nonce>.<n>", and pushed to the queue instance it waits
+  in, on channel "<signals>:push:<origin>" (or returned with the reply when that is the
+  caller). A push message: waiterId, count, then spec, payload and the state line up to its
+  agent id for each task, then the agent id, all joined by newlines (only the agent id may
+  hold one). A waiter whose instance has no subscriber on that channel (it died) is dropped
+  unserved. A push that pub/sub loses all the same is not lost: the waiter withdraws when its
+  wait ends (withdraw) and gets what was leased to it. (On Redis Cluster a node only counts its
+  own subscribers, so the queue does not wait this way there.)
+]]
+local PUSH_SEPARATOR = '\30'
+local ownPushes = {}
+
+local function pushTo(origin, wid, agentId, leased, count)
+  local parts = { wid, count }
+  for i = 1, 3 * count, 3 do
+    local line = leased[i + 1]
+    parts[#parts + 1] = leased[i]
+    parts[#parts + 1] = leased[i + 2]
+    parts[#parts + 1] = string.sub(line, 1, #line - #agentId)
+  end
+  parts[#parts + 1] = agentId
+  local message = table.concat(parts, '\n')
+  if origin == ORIGIN then
+    ownPushes[#ownPushes + 1] = message
+  else
+    redis.call('PUBLISH', CHANNEL .. ':push:' .. origin, message)
+  end
+end
+
+-- Serves the waiters of each capability that became available in this script, oldest first,
+-- while it has runnable tasks. Returns the capabilities whose waiters took tasks or found none
+-- left: those may have no runnable task left to signal.
+local function serveWaiters()
+  local touched = {}
+  for cap in pairs(availableSeen) do
+    local key = waitingKey[cap]
+    while key do
+      local top = redis.call('ZPOPMIN', key)
+      local wid = top[1]
+      if not wid then break end
+      local record = redis.call('HGET', K.waiters, wid)
+      if record then
+        local origin, expiresAt, max, nonce, agentId = string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+        -- A waiter whose queue instance no longer listens (it stopped or lost its connection)
+        -- would never get its push: it is dropped before anything is leased to it.
+        if tonumber(expiresAt) <= NOW
+          or (origin ~= ORIGIN and redis.call('PUBSUB', 'NUMSUB', CHANNEL .. ':push:' .. origin)[2] == 0) then
+          redis.call('HDEL', K.waiters, wid)
+        else
+          local leased = {}
+          local count = leaseTasks(agentId, tonumber(max), nonce, leased, { cap })
+          if count == 0 then
+            redis.call('ZADD', key, top[2], wid)
+            touched[cap] = true
+            break
+          end
+          redis.call('HDEL', K.waiters, wid)
+          pushTo(origin, wid, agentId, leased, count)
+          touched[cap] = true
+        end
+      end
+    end
+  end
+  return touched
+end
+
+-- Ends a wait: removes waiter `wid` of `agentId` (nonce `nonce`). When it was served already,
+-- the tasks leased to it are appended to `out` as spec, state line, payload — or, with
+-- `giveBack`, returned to the queue as they were (no attempt counted). Returns how many were
+-- appended. Declare the waiter's capabilities.
+local function withdraw(wid, agentId, nonce, giveBack, out)
+  for _, cap in ipairs(declaredCaps) do redis.call('ZREM', waitingKey[cap], wid) end
+  if redis.call('HDEL', K.waiters, wid) == 1 then return 0 end
+  local prefix, count = nonce .. '.', 0
+  for _, id in ipairs(heldIds(agentId)) do
+    local raw = redis.call('HGET', K.state, id)
+    local h = raw and parseHot(raw)
+    if h and h.state == 'leased' and h.agentId == agentId and h.leaseToken
+      and string.sub(h.leaseToken, 1, #prefix) == prefix then
+      if giveBack then
+        local t = loadTask(id)
+        needCap(t.capability)
+        if not missing then
+          unindex(t)
+          requeue(t, 0)
+        end
+      else
+        count = count + 1
+        local n = #out
+        out[n + 1] = redis.call('HGET', K.tasks, id)
+        out[n + 2] = raw
+        out[n + 3] = redis.call('HGET', K.payloads, id)
+      end
+    end
+  end
+  return count
+end
+
+-- Serves waiters, then publishes this script's wake-ups; returns them, followed by the
+-- pushes to waiters of the calling instance, each after a PUSH_SEPARATOR.
+function publishSignals()
+  local touched = serveWaiters()
+  local parts = signalParts
+  if next(touched) then
+    parts = {}
+    local skip = {}
+    for cap in pairs(touched) do
+      if redis.call('ZCARD', readyKey[cap]) == 0 then skip[availableSeen[cap]] = true end
+    end
+    for i, part in ipairs(signalParts) do
+      if not skip[i] then parts[#parts + 1] = part end
+    end
+  end
+  local message = ''
+  if #parts > 0 then
+    message = '{"o":' .. cjson.encode(ORIGIN) .. ',"s":[' .. table.concat(parts, ',') .. ']}'
+    redis.call('PUBLISH', CHANNEL, message)
+  end
+  if #ownPushes > 0 then message = message .. PUSH_SEPARATOR .. table.concat(ownPushes, PUSH_SEPARATOR) end
+  return message
 end

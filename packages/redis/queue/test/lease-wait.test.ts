@@ -1,0 +1,303 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
+import { delay, eventually } from '@mcpmas/testkit';
+import { adminClient, describeRedis, dropNamespace, freshNamespace, REDIS_URL } from '@mcpmas/testkit/redis';
+import type { Redis } from 'ioredis';
+import { type RedisQueueOptions, RedisTaskQueue } from '../src/index.js';
+
+const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
+
+/** Counts the EVALSHA calls a queue sends. */
+function countEvalsha(queue: RedisTaskQueue): { readonly calls: number } {
+  const client = queue.client as Redis;
+  const counter = { calls: 0 };
+  const original = client.evalsha.bind(client);
+  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => {
+    counter.calls += 1;
+    return original(...args);
+  }) as Redis['evalsha'];
+  return counter;
+}
+
+/** Makes `queue` drop every push it receives over pub/sub, as a lost message would be. */
+function losePushes(queue: RedisTaskQueue): void {
+  (queue as unknown as { deliverPush(message: string): void }).deliverPush = () => undefined;
+}
+
+describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () => {
+  let admin: Redis;
+  let namespace: string;
+  const opened: RedisTaskQueue[] = [];
+  /** A queue on its own connection, as another hub process would have. */
+  const hub = (name: string, options: RedisQueueOptions = {}) => {
+    const queue = new RedisTaskQueue({
+      url: REDIS_URL,
+      namespace,
+      crashBackoff: noBackoff,
+      errorBackoff: noBackoff,
+      redisOptions: { connectionName: `${namespace}:${name}` },
+      ...options,
+    });
+    opened.push(queue);
+    return queue;
+  };
+  const waiting = async (queue: RedisTaskQueue, capability: string) => ({
+    records: await admin.hlen(queue.keys.waiters),
+    entries: await admin.zcard(queue.keys.waiting(capability)),
+  });
+  beforeAll(() => {
+    admin = adminClient();
+  });
+  beforeEach(() => {
+    namespace = freshNamespace('leasewait');
+  });
+  afterEach(async () => {
+    for (const q of opened.splice(0)) await q.close();
+    await dropNamespace(admin, namespace);
+  });
+  afterAll(async () => {
+    await admin.quit();
+  });
+
+  it('pushes a task submitted on another hub to the agent waiting here: one script call on the waiting side', async () => {
+    const a = hub('a');
+    const b = hub('b');
+    const calls = countEvalsha(b);
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 5000 });
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    const { task } = await a.submit({ capability: 'echo', payload: { n: 1 } });
+    const [leased, ...more] = await wait;
+    expect(more).toEqual([]);
+    expect(leased).toMatchObject({ taskId: task.id, capability: 'echo', payload: { n: 1 }, attempt: 1 });
+    expect(calls.calls).toBe(1);
+    // The lease is real: visible to every hub, and reportable with the pushed token.
+    expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
+    expect(await a.leasedBy('ag')).toEqual([task.id]);
+    const done = await a.complete(
+      { taskId: task.id, agentId: 'ag', leaseToken: leased!.leaseToken },
+      {
+        status: 'succeeded',
+        result: 'ok',
+      },
+    );
+    expect(done).toMatchObject({ state: 'succeeded', result: 'ok' });
+    expect(await waiting(b, 'echo')).toEqual({ records: 0, entries: 0 });
+  });
+
+  it('hands a task submitted through the same queue instance over in the script reply', async () => {
+    const q = hub('q');
+    const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 2, waitMs: 5000 });
+    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    const { task } = await q.submit({ capability: 'echo' });
+    const leased = await wait;
+    expect(leased.map((t) => t.taskId)).toEqual([task.id]);
+    expect(await q.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
+  });
+
+  it('leases what is runnable at once, most urgent first, without waiting', async () => {
+    const q = hub('q');
+    await q.submit({ capability: 'x', priority: 1 });
+    const { task: urgent } = await q.submit({ capability: 'y', priority: 5 });
+    const started = performance.now();
+    const leased = await q.leaseWait({ agentId: 'ag', capabilities: ['x', 'y'], max: 1, waitMs: 5000 });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(leased.map((t) => t.taskId)).toEqual([urgent.id]);
+    expect(await waiting(q, 'x')).toEqual({ records: 0, entries: 0 });
+  });
+
+  it('resolves [] when the time is up, withdrawing its registration', async () => {
+    const q = hub('q', { waitSliceMs: 100 });
+    const started = performance.now();
+    expect(await q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 350 })).toEqual([]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(340);
+    expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
+    // A task submitted now is not leased to the finished wait.
+    const { task } = await q.submit({ capability: 'echo' });
+    expect(await q.get(task.id)).toMatchObject({ state: 'queued' });
+  });
+
+  it('renews its registration each slice, and a push during a later slice still arrives', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 100 });
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 5000 });
+    await delay(350);
+    // Earlier slices' registrations are gone; only the current one is left.
+    expect(await waiting(b, 'echo')).toEqual({ records: 1, entries: 1 });
+    const { task } = await a.submit({ capability: 'echo' });
+    expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+  });
+
+  it('ends at once when aborted, and a task submitted afterwards stays queued', async () => {
+    const q = hub('q');
+    const controller = new AbortController();
+    const wait = q.leaseWait({
+      agentId: 'ag',
+      capabilities: ['echo'],
+      max: 1,
+      waitMs: 10_000,
+      signal: controller.signal,
+    });
+    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    const started = performance.now();
+    controller.abort();
+    expect(await wait).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
+    const { task } = await q.submit({ capability: 'echo' });
+    expect(await q.get(task.id)).toMatchObject({ state: 'queued' });
+  });
+
+  it('picks up a push that pub/sub lost when its wait slice ends', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 300 });
+    losePushes(b);
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    const { task } = await a.submit({ capability: 'echo' });
+    expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
+    const started = performance.now();
+    const leased = await wait;
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(leased.map((t) => t.taskId)).toEqual([task.id]);
+    // The token it got is the one the push carried: the report is accepted.
+    await a.complete(
+      { taskId: task.id, agentId: 'ag', leaseToken: leased[0]!.leaseToken },
+      { status: 'succeeded' },
+    );
+    expect(await a.get(task.id)).toMatchObject({ state: 'succeeded', attempts: 0 });
+  });
+
+  it('gives a lost push back to the queue, with no attempt counted, when the wait is aborted', async () => {
+    const a = hub('a');
+    const b = hub('b');
+    losePushes(b);
+    const controller = new AbortController();
+    const wait = b.leaseWait({
+      agentId: 'ag',
+      capabilities: ['echo'],
+      max: 1,
+      waitMs: 10_000,
+      signal: controller.signal,
+    });
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    const { task } = await a.submit({ capability: 'echo' });
+    expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
+    controller.abort();
+    expect(await wait).toEqual([]);
+    expect(await a.get(task.id)).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await a.leasedBy('ag')).toEqual([]);
+    const [again] = await a.lease({ agentId: 'other', capabilities: ['echo'], max: 1 });
+    expect(again).toMatchObject({ taskId: task.id, attempt: 1 });
+  });
+
+  it('never leases to a waiter whose queue instance is gone', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 5000 });
+    void b
+      .leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 })
+      .catch(() => undefined);
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    // Gone without a word, as a killed process: its registration is still in Redis.
+    (b as unknown as { subscriber: Redis }).subscriber.disconnect();
+    await eventually(
+      async () =>
+        (
+          (await admin.pubsub(
+            'NUMSUB',
+            `${b.keys.signals}:push:${(b as unknown as { origin: string }).origin}`,
+          )) as [string, number]
+        )[1] === 0,
+      2000,
+      5,
+    );
+    const { task } = await a.submit({ capability: 'echo' });
+    expect(await a.get(task.id)).toMatchObject({ state: 'queued' });
+    expect((await waiting(a, 'echo')).records).toBe(0);
+  });
+
+  it('serves a waiter of several capabilities once, and forgets it in the other capabilities', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 100 });
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['x', 'y'], max: 1, waitMs: 5000 });
+    await eventually(async () => (await waiting(b, 'x')).records === 1, 2000, 5);
+    const { task } = await a.submit({ capability: 'y' });
+    expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+    // Its entry under x is left behind; it neither takes the next x task nor lingers long.
+    const { task: next } = await a.submit({ capability: 'x' });
+    expect(await a.get(next.id)).toMatchObject({ state: 'queued' });
+    expect(await waiting(a, 'x')).toEqual({ records: 0, entries: 0 });
+  });
+
+  it('serves waiters in order and pushes each its own task when a batch arrives', async () => {
+    const a = hub('a');
+    const b = hub('b');
+    const waits: Array<Promise<LeasedTask[]>> = [];
+    for (const agentId of ['w1', 'w2', 'w3']) {
+      waits.push(b.leaseWait({ agentId, capabilities: ['echo'], max: 1, waitMs: 5000 }));
+      await eventually(async () => (await waiting(b, 'echo')).records === waits.length, 2000, 5);
+    }
+    const { tasks } = await a.submitBatch({
+      tasks: [1, 2, 3, 4].map((n) => ({ capability: 'echo', payload: n })),
+    });
+    const got = await Promise.all(waits);
+    expect(got.map((leased) => leased.length)).toEqual([1, 1, 1]);
+    expect(got.map((leased) => leased[0]!.taskId)).toEqual(tasks.slice(0, 3).map((t) => t.taskId));
+    expect(await a.get(tasks[3]!.taskId)).toMatchObject({ state: 'queued' });
+  });
+
+  it('ends waits when the queue closes', async () => {
+    const q = hub('q');
+    const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    const started = performance.now();
+    opened.splice(opened.indexOf(q), 1);
+    await q.close();
+    expect(await wait.catch(() => [])).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  describe('through the dispatcher', () => {
+    const ctx = { protocol: 'test' };
+    it('a long-poll on hub B gets a task submitted on hub A by push', async () => {
+      const registry = new MemoryRegistry();
+      const a = hub('a');
+      const b = hub('b');
+      const calls = countEvalsha(b);
+      const onB = createDispatcher({ registry, queue: b });
+      const onA = createDispatcher({ registry, queue: a });
+      try {
+        await onB.call(
+          'agent.register',
+          { agentId: 'ag', name: 'ag', skills: [{ id: 'echo', name: 'E' }] },
+          ctx,
+        );
+        const poll = onB.call('task.next', { agentId: 'ag', waitMs: 5000 }, ctx);
+        await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+        const before = calls.calls;
+        const { task } = await onA.call('task.submit', { capability: 'echo', payload: 7 }, ctx);
+        const { tasks } = await poll;
+        expect(tasks.map((t) => t.taskId)).toEqual([task.id]);
+        expect(calls.calls).toBe(before);
+      } finally {
+        onA.close();
+        onB.close();
+      }
+    });
+
+    it('closing the dispatcher ends its queue long-polls', async () => {
+      const registry = new MemoryRegistry();
+      const q = hub('q');
+      const dispatcher = createDispatcher({ registry, queue: q });
+      await dispatcher.call(
+        'agent.register',
+        { agentId: 'ag', name: 'ag', skills: [{ id: 'echo', name: 'E' }] },
+        ctx,
+      );
+      const poll = dispatcher.call('task.next', { agentId: 'ag', waitMs: 10_000 }, ctx);
+      await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+      dispatcher.close();
+      expect(await poll).toEqual({ tasks: [] });
+      expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
+    });
+  });
+});
