@@ -22,12 +22,25 @@ local function submitOne(i)
     seq = nextSeq(),
   }
   if ARGV[i + 7] ~= '' then t.deadlineAt = NOW + tonumber(ARGV[i + 7]) end
-  local line = t.state .. '|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|||'
-    .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0||'
+  -- An agent waiting for this capability gets the task at once: it is created leased and
+  -- pushed, never entering the ready set (which is empty while anyone waits).
+  local waiter = t.state == 'queued' and popWaiter(cap)
+  local line
+  if waiter then
+    t.leaseDeadline = NOW + tonumber(ARGV[i + 5])
+    line = 'leased|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|' .. t.leaseDeadline
+      .. '||' .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0|' .. waiter.nonce .. '.1|' .. waiter.agentId
+  else
+    line = t.state .. '|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|||'
+      .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0||'
+  end
   -- The same call run twice (ioredis resends a command whose reply a dropped connection
   -- lost) must not reset the task it created the first time: the state line is written
   -- only if there is none, before anything else.
-  if redis.call('HSETNX', K.state, id, line) == 0 then return id, false end
+  if redis.call('HSETNX', K.state, id, line) == 0 then
+    if waiter then redis.call('ZADD', waitingKey[cap], waiter.score, waiter.id) end
+    return id, false
+  end
   if t.deadlineAt then redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id) end
   if idem ~= '' then redis.call('HSET', K.idempotency, idem, id) end
   redis.call('HSET', K.tasks, id, ARGV[i + 9])
@@ -36,7 +49,12 @@ local function submitOne(i)
     redis.call('SADD', K.capabilities, cap)
     capabilityAdded[cap] = true
   end
-  if t.state == 'delayed' then
+  if waiter then
+    redis.call('ZADD', K.leases, t.leaseDeadline, id)
+    redis.call('ZADD', K.held, 0, heldMember(waiter.agentId, id))
+    redis.call('HDEL', K.waiters, waiter.id)
+    pushTo(waiter.origin, waiter.id, waiter.agentId, { ARGV[i + 9], line, ARGV[i + 10] }, 1)
+  elseif t.state == 'delayed' then
     redis.call('ZADD', delayedKey[cap], ms(t.availableAt), id)
   else
     redis.call('ZADD', readyKey[cap], readyScore(t), id)

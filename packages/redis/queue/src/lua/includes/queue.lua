@@ -307,38 +307,52 @@ local function pushTo(origin, wid, agentId, leased, count)
   end
 end
 
+-- Capabilities found with no live waiter in this script (nobody registers mid-script).
+local noWaiters = {}
+
+-- Pops the oldest live waiter for `cap` (declared), dropping on the way those past their time
+-- or whose queue instance no longer listens (it stopped or lost its connection: it would
+-- never get its push). Returns nil, or {id, score, origin, max, nonce, agentId}.
+local function popWaiter(cap)
+  local key = waitingKey[cap]
+  if not key or noWaiters[cap] then return nil end
+  while true do
+    local top = redis.call('ZPOPMIN', key)
+    local wid = top[1]
+    if not wid then
+      noWaiters[cap] = true
+      return nil
+    end
+    local record = redis.call('HGET', K.waiters, wid)
+    if record then
+      local origin, expiresAt, max, nonce, agentId = string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
+      if tonumber(expiresAt) > NOW
+        and (origin == ORIGIN or redis.call('PUBSUB', 'NUMSUB', CHANNEL .. ':push:' .. origin)[2] > 0) then
+        return { id = wid, score = top[2], origin = origin, max = tonumber(max), nonce = nonce, agentId = agentId }
+      end
+      redis.call('HDEL', K.waiters, wid)
+    end
+  end
+end
+
 -- Serves the waiters of each capability that became available in this script, oldest first,
 -- while it has runnable tasks. Returns the capabilities whose waiters took tasks or found none
 -- left: those may have no runnable task left to signal.
 local function serveWaiters()
   local touched = {}
   for cap in pairs(availableSeen) do
-    local key = waitingKey[cap]
-    while key do
-      local top = redis.call('ZPOPMIN', key)
-      local wid = top[1]
-      if not wid then break end
-      local record = redis.call('HGET', K.waiters, wid)
-      if record then
-        local origin, expiresAt, max, nonce, agentId = string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
-        -- A waiter whose queue instance no longer listens (it stopped or lost its connection)
-        -- would never get its push: it is dropped before anything is leased to it.
-        if tonumber(expiresAt) <= NOW
-          or (origin ~= ORIGIN and redis.call('PUBSUB', 'NUMSUB', CHANNEL .. ':push:' .. origin)[2] == 0) then
-          redis.call('HDEL', K.waiters, wid)
-        else
-          local leased = {}
-          local count = leaseTasks(agentId, tonumber(max), nonce, leased, { cap })
-          if count == 0 then
-            redis.call('ZADD', key, top[2], wid)
-            touched[cap] = true
-            break
-          end
-          redis.call('HDEL', K.waiters, wid)
-          pushTo(origin, wid, agentId, leased, count)
-          touched[cap] = true
-        end
+    while true do
+      local w = popWaiter(cap)
+      if not w then break end
+      local leased = {}
+      local count = leaseTasks(w.agentId, w.max, w.nonce, leased, { cap })
+      touched[cap] = true
+      if count == 0 then
+        redis.call('ZADD', waitingKey[cap], w.score, w.id)
+        break
       end
+      redis.call('HDEL', K.waiters, w.id)
+      pushTo(w.origin, w.id, w.agentId, leased, count)
     end
   end
   return touched
