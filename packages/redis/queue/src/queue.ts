@@ -691,7 +691,13 @@ export class RedisTaskQueue implements TaskQueue {
    */
   subscribe(listener: (signal: QueueSignal) => void): () => void {
     this.listeners.add(listener);
-    this.ensureSubscriber();
+    const subscriber = this.ensureSubscriber();
+    if (subscriber && !this.subscribed) {
+      this.subscribed = subscriber.subscribe(this.keys.signals).then(
+        () => undefined,
+        () => undefined,
+      );
+    }
     return () => this.listeners.delete(listener);
   }
 
@@ -713,8 +719,9 @@ export class RedisTaskQueue implements TaskQueue {
 
   // -------------------------------------------------------------------------------------
 
-  private ensureSubscriber(): void {
-    if (this.subscriber || this.closed) return;
+  /** The pub/sub connection, opened on first use (none once closed). */
+  private ensureSubscriber(): RedisClient | undefined {
+    if (this.subscriber || this.closed) return this.subscriber;
     const client = this.connection.client;
     const name = `${this.connectionName}:signals`;
     const subscriber =
@@ -727,17 +734,14 @@ export class RedisTaskQueue implements TaskQueue {
       else this.deliver(message, true);
     });
     this.subscriber = subscriber;
-    this.subscribed = subscriber.subscribe(this.keys.signals).then(
-      () => undefined,
-      () => undefined,
-    );
+    return subscriber;
   }
 
   /** Subscribes to this instance's push channel (once; ioredis re-subscribes after a reconnect). */
   private ensurePushChannel(): Promise<void> {
-    this.ensureSubscriber();
-    if (!this.pushSubscribed && this.subscriber) {
-      this.pushSubscribed = this.subscriber.subscribe(this.pushChannel).then(
+    const subscriber = this.ensureSubscriber();
+    if (!this.pushSubscribed && subscriber) {
+      this.pushSubscribed = subscriber.subscribe(this.pushChannel).then(
         () => undefined,
         () => {
           // Not subscribed: pushes are picked up when each wait ends; try again next time.
