@@ -82,6 +82,8 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     );
     expect(done).toMatchObject({ state: 'succeeded', result: 'ok' });
     expect(await waiting(b, 'echo')).toEqual({ records: 0, entries: 0 });
+    // Neither instance has signal listeners: neither receives the wake-up channel's traffic.
+    expect(await admin.pubsub('NUMSUB', b.keys.signals)).toEqual([b.keys.signals, 0]);
   });
 
   it('hands a task submitted through the same queue instance over in the script reply', async () => {
