@@ -75,7 +75,8 @@ export interface DispatcherOptions {
   heartbeat?: Partial<HeartbeatOptions>;
   /**
    * A waiting long-poll re-checks this often even without a wake-up, so a lost wake-up
-   * (e.g. a pub/sub message dropped during a reconnect) costs at most this much. @default 1000
+   * (e.g. a pub/sub message dropped during a reconnect) costs at most this much. Not used
+   * with a queue that has its own `leaseWait` (its own option governs that). @default 1000
    */
   pollFallbackMs?: number;
   /**
