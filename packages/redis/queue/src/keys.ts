@@ -16,13 +16,13 @@ export interface QueueKeys {
   readonly payloads: string;
   /** Hash: task id → result JSON. */
   readonly results: string;
-  /** Counter: FIFO sequence, lease order and completion order. */
+  /** Counter: FIFO sequence and dead-letter order. */
   readonly seq: string;
   /** Sorted set: leased task ids scored by lease deadline. */
   readonly leases: string;
   /** Sorted set: non-terminal task ids with a total deadline, scored by it. */
   readonly deadlines: string;
-  /** Sorted set: terminal task ids in completion order (retention). */
+  /** List: terminal task ids in completion order (retention trims from the head). */
   readonly terminal: string;
   /** Sorted set: dead-lettered task ids in completion order. */
   readonly dead: string;
@@ -68,7 +68,7 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
     seq: `${tag}:seq`,
     leases: `${tag}:leases`,
     deadlines: `${tag}:deadlines`,
-    terminal: `${tag}:terminal`,
+    terminal: `${tag}:finished`,
     dead: `${tag}:dead`,
     idempotency: `${tag}:idempotency`,
     batches: `${tag}:batches`,

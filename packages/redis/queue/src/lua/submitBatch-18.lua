@@ -25,6 +25,7 @@ else
   for j = 0, n - 1 do needCap(ARGV[first + j * TASK_ARGS + 1]) end
   if missing then return needKeysReply() end
   ids = {}
+  reserveSeq(n)
   for j = 0, n - 1 do
     ids[#ids + 1] = submitOne(first + j * TASK_ARGS)
   end

@@ -13,15 +13,14 @@
 --@include "queue"
 if not fenceHolds() then return { E_STALE_FENCE } end
 local ttl, keep, limit = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
-local total = redis.call('ZCARD', K.terminal)
-local entries = redis.call('ZRANGE', K.terminal, 0, limit - 1)
+local total = redis.call('LLEN', K.terminal)
+local entries = redis.call('LRANGE', K.terminal, 0, limit - 1)
 local removed, looked = 0, 0
 for i, id in ipairs(entries) do
   local t = loadTask(id)
   local live = total - (i - 1)
   if t and t.completedAt + ttl > NOW and live <= keep then break end
   looked = i
-  redis.call('ZREM', K.terminal, id)
   redis.call('ZREM', K.dead, id)
   if t then
     dropTask(id)
@@ -44,6 +43,7 @@ for i, id in ipairs(entries) do
     removed = removed + 1
   end
 end
+if looked > 0 then redis.call('LTRIM', K.terminal, looked, -1) end
 local more = 0
 if looked == limit then more = 1 end
 return { 0, '', removed, more }

@@ -18,7 +18,7 @@ local function completeFast(id, agentId, token, hasResult, result)
   -- Only a success stores a result, and a task succeeds once: there is none to remove.
   if hasResult == '1' then redis.call('HSET', K.results, id, result) end
   if deadlineAt ~= '' then redis.call('ZREM', K.deadlines, id) end
-  redis.call('ZADD', K.terminal, nextSeq(), id)
+  redis.call('RPUSH', K.terminal, id)
   signalTerminal({ id = id, state = 'succeeded', agentId = agentId })
   local line = 'succeeded|' .. head .. '|' .. NOW .. '|' .. available .. '||' .. NOW .. '|' .. deadlineAt
     .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId

@@ -8,7 +8,7 @@
   KEYS[4]   seq           counter for FIFO order, lease order and completion order
   KEYS[5]   leases        zset   leased taskId scored by lease deadline
   KEYS[6]   deadlines     zset   non-terminal taskId scored by total deadline
-  KEYS[7]   terminal      zset   terminal taskId scored by completion order
+  KEYS[7]   terminal      list   terminal taskIds in completion order (retention)
   KEYS[8]   dead          zset   dead-lettered taskId scored by completion order
   KEYS[9]   idempotency   hash   idempotency key -> taskId
   KEYS[10]  batches       hash   batchId -> {createdAt, taskIds}
@@ -106,7 +106,21 @@ local function needKeysReply()
   return out
 end
 
-local function nextSeq() return redis.call('INCR', K.seq) end
+-- Sequence numbers (FIFO order, dead-letter order). reserveSeq(n) takes n at once for a call
+-- that knows how many it needs; nextSeq uses those first.
+local seqNext, seqLast = 0, -1
+local function reserveSeq(n)
+  if n < 1 then return end
+  seqLast = redis.call('INCRBY', K.seq, n)
+  seqNext = seqLast - n + 1
+end
+local function nextSeq()
+  if seqNext <= seqLast then
+    seqNext = seqNext + 1
+    return seqNext - 1
+  end
+  return redis.call('INCR', K.seq)
+end
 
 -- Ready score: priority first (higher runs first), then sequence (FIFO). (1000 - priority)
 -- is 0..2000 (11 bits) and the sequence stays below 2^42, so the score is an exact integer
@@ -175,9 +189,8 @@ local function finish(t, state)
   t.leaseToken = nil
   t.leaseDeadline = nil
   redis.call('ZREM', K.deadlines, t.id)
-  local order = nextSeq()
-  redis.call('ZADD', K.terminal, order, t.id)
-  if state == 'dead' then redis.call('ZADD', K.dead, order, t.id) end
+  redis.call('RPUSH', K.terminal, t.id)
+  if state == 'dead' then redis.call('ZADD', K.dead, nextSeq(), t.id) end
   if state == 'timed_out' then
     appendEvent('task.timed_out', cjson.encode({ taskId = t.id, capability = t.capability, agentId = t.agentId }))
   end
