@@ -6,14 +6,12 @@
 
 /** The queue keys of one namespace. */
 export interface QueueKeys {
-  /** Hash: task id → spec JSON, immutable (see `lua/includes/store.lua`). */
+  /** Hash: task id → record: spec JSON, a newline, payload JSON; immutable (`lua/includes/store.lua`). */
   readonly tasks: string;
   /** Hash: task id → state line: state, counters, times, lease (see `lua/includes/store.lua`). */
   readonly state: string;
   /** Hash: `<task id>|e`, `|p`, `|c` → error JSON, progress JSON, cancel reason. */
   readonly notes: string;
-  /** Hash: task id → payload JSON. */
-  readonly payloads: string;
   /** Hash: task id → result JSON. */
   readonly results: string;
   /** Counter: FIFO sequence and dead-letter order. */
@@ -63,7 +61,6 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
     tasks: `${tag}:tasks`,
     state: `${tag}:state`,
     notes: `${tag}:notes`,
-    payloads: `${tag}:payloads`,
     results: `${tag}:results`,
     seq: `${tag}:seq`,
     leases: `${tag}:leases`,
@@ -85,11 +82,10 @@ export function queueKeys(namespace = 'mcpmas'): QueueKeys {
   };
 }
 
-/** The eighteen keys every state-changing queue script receives first, in KEYS order. */
+/** The seventeen keys every state-changing queue script receives first, in KEYS order. */
 export function commonKeys(keys: QueueKeys): string[] {
   return [
     keys.tasks,
-    keys.payloads,
     keys.results,
     keys.seq,
     keys.leases,

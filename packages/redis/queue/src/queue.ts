@@ -44,24 +44,24 @@ import { commonKeys, heldPrefix, type QueueKeys, queueKeys } from './keys.js';
 import { type LuaScript, loadScript, type RedisClient, type ScriptArg } from './scripts.js';
 
 const scripts = {
-  submit: loadScript('submitTask-18'),
-  submitBatch: loadScript('submitBatch-18'),
-  lease: loadScript('leaseTasks-18'),
-  progress: loadScript('progressTask-18'),
-  completeAndLease: loadScript('completeAndLease-18'),
-  reportMany: loadScript('reportMany-18'),
-  submitMany: loadScript('submitMany-18'),
-  cancel: loadScript('cancelTask-18'),
-  release: loadScript('releaseAgent-18'),
-  evict: loadScript('evictAgent-22'),
-  expireLeases: loadScript('expireLeases-18'),
-  promote: loadScript('promoteDelayed-18'),
-  expireDeadlines: loadScript('expireDeadlines-18'),
-  trim: loadScript('trimResults-18'),
-  readTasks: loadScript('readTasks-5'),
-  readDeadLetters: loadScript('readDeadLetters-6'),
+  submit: loadScript('submitTask-17'),
+  submitBatch: loadScript('submitBatch-17'),
+  lease: loadScript('leaseTasks-17'),
+  progress: loadScript('progressTask-17'),
+  completeAndLease: loadScript('completeAndLease-17'),
+  reportMany: loadScript('reportMany-17'),
+  submitMany: loadScript('submitMany-17'),
+  cancel: loadScript('cancelTask-17'),
+  release: loadScript('releaseAgent-17'),
+  evict: loadScript('evictAgent-21'),
+  expireLeases: loadScript('expireLeases-17'),
+  promote: loadScript('promoteDelayed-17'),
+  expireDeadlines: loadScript('expireDeadlines-17'),
+  trim: loadScript('trimResults-17'),
+  readTasks: loadScript('readTasks-4'),
+  readDeadLetters: loadScript('readDeadLetters-5'),
   readBatch: loadScript('readBatch-2'),
-  leaseWait: loadScript('leaseWait-18'),
+  leaseWait: loadScript('leaseWait-17'),
 };
 
 /** Options of {@link RedisTaskQueue}. */
@@ -128,7 +128,9 @@ interface Hot {
 }
 
 /** Entries per task in a script reply (`pushTask` in `lua/includes/store.lua`). */
-const TASK_ENTRIES = 7;
+const TASK_ENTRIES = 6;
+/** Entries per leased task in a script reply: record and state line. */
+const LEASED_ENTRIES = 2;
 
 /** The Redis task queue. */
 export class RedisTaskQueue implements TaskQueue {
@@ -206,7 +208,7 @@ export class RedisTaskQueue implements TaskQueue {
    * together in one script call; each is still created, or refused, on its own.
    */
   submit(task: TaskSubmission): Promise<{ task: TaskView; created: boolean }> {
-    let prepared: { args: ScriptArg[]; spec: Spec };
+    let prepared: { args: ScriptArg[]; spec: Spec; payload: string };
     try {
       prepared = this.taskArgs(task, newId('task'), task.batchId, '');
     } catch (error) {
@@ -232,7 +234,7 @@ export class RedisTaskQueue implements TaskQueue {
       ? buildView(
           item.spec,
           parseHot(reply[i + 1] as string),
-          item.args[10] as string,
+          item.payload,
           false,
           false,
           false,
@@ -395,7 +397,7 @@ export class RedisTaskQueue implements TaskQueue {
     const count = Number(reply[i]);
     const out: LeasedTask[] = [];
     for (let k = 0; k < count; k++) {
-      const leased = toLeased(reply, i + 1 + 3 * k);
+      const leased = toLeased(reply, i + 1 + LEASED_ENTRIES * k);
       this.capabilityOf.set(leased.taskId, leased.capability);
       out.push(leased);
     }
@@ -485,7 +487,7 @@ export class RedisTaskQueue implements TaskQueue {
     const task = toView(reply, i);
     if (isTerminal(task.state)) this.capabilityOf.delete(task.id);
     const leased: LeasedTask[] = [];
-    for (let j = i + TASK_ENTRIES + 1; j + 2 < end; j += 3) {
+    for (let j = i + TASK_ENTRIES + 1; j + LEASED_ENTRIES <= end; j += LEASED_ENTRIES) {
       const t = toLeased(reply, j);
       this.capabilityOf.set(t.taskId, t.capability);
       leased.push(t);
@@ -840,10 +842,10 @@ export class RedisTaskQueue implements TaskQueue {
     throw new InternalError(`${script.name} kept asking for more keys`);
   }
 
-  /** The five hashes a task is stored in, in the order the read scripts take them. */
+  /** The four hashes a task is stored in, in the order the read scripts take them. */
   private storeKeys(): string[] {
     const k = this.keys;
-    return [k.tasks, k.state, k.payloads, k.results, k.notes];
+    return [k.tasks, k.state, k.results, k.notes];
   }
 
   private async run(script: LuaScript, keys: string[], args: ScriptArg[]): Promise<unknown> {
@@ -875,15 +877,15 @@ export class RedisTaskQueue implements TaskQueue {
   }
 
   /**
-   * The 11 script arguments of one task (see `lua/includes/create.lua`), validated, and its
-   * spec (the immutable part, stored as JSON).
+   * The 10 script arguments of one task (see `lua/includes/create.lua`), validated, its spec
+   * (the immutable part) and its payload JSON.
    */
   private taskArgs(
     task: SubmitTask,
     id: string,
     batchId: string | undefined,
     path: string,
-  ): { args: ScriptArg[]; spec: Spec } {
+  ): { args: ScriptArg[]; spec: Spec; payload: string } {
     const priority = task.priority ?? 0;
     if (typeof task.capability !== 'string' || task.capability === '' || task.capability.includes('|')) {
       throw invalid(`${path}capability`, 'must be a non-empty string without "|"');
@@ -908,6 +910,7 @@ export class RedisTaskQueue implements TaskQueue {
     if (task.idempotencyKey) spec.idempotencyKey = task.idempotencyKey;
     if (task.traceparent) spec.traceparent = task.traceparent;
     if (batchId) spec.batchId = batchId;
+    const payload = JSON.stringify(task.payload ?? null) ?? 'null';
     const args: ScriptArg[] = [
       id,
       spec.capability,
@@ -918,10 +921,10 @@ export class RedisTaskQueue implements TaskQueue {
       int('delayMs', task.delayMs ?? 0, 0),
       task.deadlineMs === undefined ? '' : int('deadlineMs', task.deadlineMs, 1),
       task.idempotencyKey ?? '',
-      JSON.stringify(spec),
-      JSON.stringify(task.payload ?? null) ?? 'null',
+      // The stored record: JSON text holds no raw newline, so the first one splits the two.
+      `${JSON.stringify(spec)}\n${payload}`,
     ];
-    return { args, spec };
+    return { args, spec, payload };
   }
 }
 
@@ -992,22 +995,26 @@ function buildView(
   return view;
 }
 
-/** The task at `reply[i..i+6]` (`pushTask` in `lua/includes/store.lua`). */
+/** The task at `reply[i..i+5]` (`pushTask` in `lua/includes/store.lua`). */
 function toView(reply: readonly unknown[], i: number): TaskView {
+  const record = reply[i] as string;
+  const split = record.indexOf('\n');
   return buildView(
-    JSON.parse(reply[i] as string) as Spec,
+    JSON.parse(record.slice(0, split)) as Spec,
     parseHot(reply[i + 1] as string),
-    reply[i + 2] as string,
+    record.slice(split + 1),
+    reply[i + 2] as Stored,
     reply[i + 3] as Stored,
     reply[i + 4] as Stored,
     reply[i + 5] as Stored,
-    reply[i + 6] as Stored,
   );
 }
 
-/** The leased task at `reply[i..i+2]`: spec, state line, payload. */
+/** The leased task at `reply[i..i+1]`: record (spec, newline, payload), state line. */
 function toLeased(reply: readonly unknown[], i: number): LeasedTask {
-  return leasedTask(reply[i] as string, reply[i + 1] as string, reply[i + 2] as string | null);
+  const record = reply[i] as string;
+  const split = record.indexOf('\n');
+  return leasedTask(record.slice(0, split), reply[i + 1] as string, record.slice(split + 1));
 }
 
 /** A leased task from its spec, state line and payload. */
@@ -1120,6 +1127,7 @@ interface Pending<T> {
 interface PendingSubmit extends Pending<{ task: TaskView; created: boolean }> {
   args: ScriptArg[];
   spec: Spec;
+  payload: string;
 }
 
 interface PendingReport extends Pending<{ task: TaskView; leased: LeasedTask[] }> {

@@ -1,4 +1,4 @@
--- The body of a report: records the outcome of a leased task (see completeAndLease-18.lua).
+-- The body of a report: records the outcome of a leased task (see completeAndLease-17.lua).
 -- Uses the queue prologue. Returns nil, the task's state line and, when known, its note flags
 -- and its result (JSON or false) when done; or an error reply.
 

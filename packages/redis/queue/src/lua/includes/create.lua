@@ -1,9 +1,9 @@
--- Creates one task from the 11 arguments at ARGV[i..i+10]:
+-- Creates one task from the 10 arguments at ARGV[i..i+9]:
 --   id, capability, priority, maxAttempts, maxRetries, timeoutMs, delayMs, deadlineMs or "",
---   idempotencyKey or "", spec JSON (includes/store.lua), payload JSON
+--   idempotencyKey or "", record (spec JSON, newline, payload JSON: includes/store.lua)
 -- A known idempotency key (or task id) leaves everything as it is.
 -- Returns (task id, created, state line when created).
-local TASK_ARGS = 11
+local TASK_ARGS = 10
 -- Capabilities this call already added to the capability set.
 local capabilityAdded = {}
 local function submitOne(i)
@@ -44,7 +44,6 @@ local function submitOne(i)
   if t.deadlineAt then redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id) end
   if idem ~= '' then redis.call('HSET', K.idempotency, idem, id) end
   redis.call('HSET', K.tasks, id, ARGV[i + 9])
-  redis.call('HSET', K.payloads, id, ARGV[i + 10])
   if not capabilityAdded[cap] then
     redis.call('SADD', K.capabilities, cap)
     capabilityAdded[cap] = true
@@ -53,7 +52,7 @@ local function submitOne(i)
     redis.call('ZADD', K.leases, t.leaseDeadline, id)
     redis.call('ZADD', K.held, 0, heldMember(waiter.agentId, id))
     redis.call('HDEL', K.waiters, waiter.id)
-    pushTo(waiter.origin, waiter.id, waiter.agentId, { ARGV[i + 9], line, ARGV[i + 10] }, 1)
+    pushTo(waiter.origin, waiter.id, waiter.agentId, { ARGV[i + 9], line }, 1)
   elseif t.state == 'delayed' then
     redis.call('ZADD', delayedKey[cap], ms(t.availableAt), id)
   else

@@ -1,6 +1,6 @@
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
--- capabilities `caps` (declared) to `agentId`, appending spec, state line and
--- payload of each to `out`. Uses the queue prologue; callers promote due delayed tasks first
+-- capabilities `caps` (declared) to `agentId`, appending record (spec, newline,
+-- payload) and state line of each to `out`. Uses the queue prologue; callers promote due delayed tasks first
 -- (promoteDue). Returns how many were leased.
 local function leaseTasks(agentId, max, nonce, out, caps)
   local count = 0
@@ -41,7 +41,6 @@ local function leaseTasks(agentId, max, nonce, out, caps)
         local n = #out
         out[n + 1] = redis.call('HGET', K.tasks, id)
         out[n + 2] = line
-        out[n + 3] = redis.call('HGET', K.payloads, id)
       end
     end
   end

@@ -2,26 +2,25 @@
   Prologue of every state-changing queue script: the shared KEYS and ARGV layout, declared
   per-capability keys, and the task helpers.
 
-  KEYS[1]   tasks         hash   taskId -> spec JSON (includes/store.lua)
-  KEYS[2]   payloads      hash   taskId -> payload JSON
-  KEYS[3]   results       hash   taskId -> result JSON
-  KEYS[4]   seq           counter for FIFO order, lease order and completion order
-  KEYS[5]   leases        zset   leased taskId scored by lease deadline
-  KEYS[6]   deadlines     zset   non-terminal taskId scored by total deadline
-  KEYS[7]   terminal      list   terminal taskIds in completion order (retention)
-  KEYS[8]   dead          zset   dead-lettered taskId scored by completion order
-  KEYS[9]   idempotency   hash   idempotency key -> taskId
-  KEYS[10]  batches       hash   batchId -> {createdAt, taskIds}
-  KEYS[11]  events        stream the event outbox
-  KEYS[12]  leader        string "<token> <hubId>" (leader election)
-  KEYS[13]  epoch         leadership counter (leader election)
-  KEYS[14]  capabilities  set    every capability ever submitted
-  KEYS[15]  state         hash   taskId -> state line (includes/store.lua)
-  KEYS[16]  notes         hash   "<taskId>|e|p|c" -> error, progress, cancel reason
-  KEYS[17]  held          zset   every score 0, "<#agentId>:<agentId>|<taskId>" per leased task
+  KEYS[1]   tasks         hash   taskId -> record: spec JSON, newline, payload JSON (store.lua)
+  KEYS[2]   results       hash   taskId -> result JSON
+  KEYS[3]   seq           counter for FIFO order and dead-letter order
+  KEYS[4]   leases        zset   leased taskId scored by lease deadline
+  KEYS[5]   deadlines     zset   non-terminal taskId scored by total deadline
+  KEYS[6]   terminal      list   terminal taskIds in completion order (retention)
+  KEYS[7]   dead          zset   dead-lettered taskId scored by completion order
+  KEYS[8]   idempotency   hash   idempotency key -> taskId
+  KEYS[9]   batches       hash   batchId -> {createdAt, taskIds}
+  KEYS[10]  events        stream the event outbox
+  KEYS[11]  leader        string "<token> <hubId>" (leader election)
+  KEYS[12]  epoch         leadership counter (leader election)
+  KEYS[13]  capabilities  set    every capability ever submitted
+  KEYS[14]  state         hash   taskId -> state line (includes/store.lua)
+  KEYS[15]  notes         hash   "<taskId>|e|p|c" -> error, progress, cancel reason
+  KEYS[16]  held          zset   every score 0, "<#agentId>:<agentId>|<taskId>" per leased task
                                  (an agent's tasks are one ZRANGEBYLEX range: heldIds)
-  KEYS[18]  waiters       hash   waiterId -> "origin|expiresAt|max|nonce|agentId" (leaseWait)
-  KEYS[19..]              declared keys: ready(c), delayed(c), waiting(c) for each declared
+  KEYS[17]  waiters       hash   waiterId -> "origin|expiresAt|max|nonce|agentId" (leaseWait)
+  KEYS[18..]              declared keys: ready(c), delayed(c), waiting(c) for each declared
                           capability c, in ARGV order
 
   ARGV[1]   signal channel (pub/sub) for wake-ups
@@ -40,10 +39,10 @@
 local E_NOT_FOUND, E_STALE_LEASE, E_TERMINAL, E_STALE_FENCE, E_NEED_KEYS = -1, -2, -3, -4, -5
 
 local K = {
-  tasks = KEYS[1], payloads = KEYS[2], results = KEYS[3], seq = KEYS[4], leases = KEYS[5],
-  deadlines = KEYS[6], terminal = KEYS[7], dead = KEYS[8], idempotency = KEYS[9],
-  batches = KEYS[10], events = KEYS[11], leader = KEYS[12], epoch = KEYS[13], capabilities = KEYS[14],
-  state = KEYS[15], notes = KEYS[16], held = KEYS[17], waiters = KEYS[18],
+  tasks = KEYS[1], results = KEYS[2], seq = KEYS[3], leases = KEYS[4], deadlines = KEYS[5],
+  terminal = KEYS[6], dead = KEYS[7], idempotency = KEYS[8], batches = KEYS[9], events = KEYS[10],
+  leader = KEYS[11], epoch = KEYS[12], capabilities = KEYS[13], state = KEYS[14], notes = KEYS[15],
+  held = KEYS[16], waiters = KEYS[17],
 }
 local S = K
 --@include "store"
@@ -61,9 +60,9 @@ do
   for i = 1, nCaps do
     local cap = ARGV[7 + i]
     declaredCaps[i] = cap
-    readyKey[cap] = KEYS[16 + 3 * i]
-    delayedKey[cap] = KEYS[17 + 3 * i]
-    waitingKey[cap] = KEYS[18 + 3 * i]
+    readyKey[cap] = KEYS[15 + 3 * i]
+    delayedKey[cap] = KEYS[16 + 3 * i]
+    waitingKey[cap] = KEYS[17 + 3 * i]
   end
   A = 8 + nCaps
 end
@@ -287,15 +286,15 @@ end
 --@include "lease"
 
 --[[
-  Agents waiting for work (leaseWait-18.lua). A waiter is a record in K.waiters,
+  Agents waiting for work (leaseWait-17.lua). A waiter is a record in K.waiters,
   "origin|expiresAt|max|nonce|agentId", and its id in waiting(c), a sorted set by expiry, for
   each capability it waits for. The scripts that make tasks of a capability available serve
   its waiters before they finish (publishSignals): the tasks are leased to the waiting agent
   in the same step, with lease tokens "<nonce>.<n>", and pushed to the queue instance it waits
   in, on channel "<signals>:push:<origin>" (or returned with the reply when that is the
-  caller). A push message: waiterId, count, then spec, payload and the state line up to its
-  agent id for each task, then the agent id, all joined by newlines (only the agent id may
-  hold one). A waiter whose instance has no subscriber on that channel (it died) is dropped
+  caller). A push message: waiterId, count, then the record (spec, newline, payload) and the
+  state line up to its agent id for each task, then the agent id, all joined by newlines (only
+  the agent id may hold one besides the records' own). A waiter whose instance has no subscriber on that channel (it died) is dropped
   unserved. A push that pub/sub loses all the same is not lost: the waiter withdraws when its
   wait ends (withdraw) and gets what was leased to it. (On Redis Cluster a node only counts its
   own subscribers, so the queue does not wait this way there.)
@@ -305,10 +304,9 @@ local ownPushes = {}
 
 local function pushTo(origin, wid, agentId, leased, count)
   local parts = { wid, count }
-  for i = 1, 3 * count, 3 do
+  for i = 1, 2 * count, 2 do
     local line = leased[i + 1]
     parts[#parts + 1] = leased[i]
-    parts[#parts + 1] = leased[i + 2]
     parts[#parts + 1] = string.sub(line, 1, #line - #agentId)
   end
   parts[#parts + 1] = agentId
@@ -372,7 +370,7 @@ local function serveWaiters()
 end
 
 -- Ends a wait: removes waiter `wid` of `agentId` (nonce `nonce`). When it was served already,
--- the tasks leased to it are appended to `out` as spec, state line, payload — or, with
+-- the tasks leased to it are appended to `out` as record and state line — or, with
 -- `giveBack`, returned to the queue as they were (no attempt counted). Returns how many were
 -- appended. Declare the waiter's capabilities.
 local function withdraw(wid, agentId, nonce, giveBack, out)
@@ -396,7 +394,6 @@ local function withdraw(wid, agentId, nonce, giveBack, out)
         local n = #out
         out[n + 1] = redis.call('HGET', K.tasks, id)
         out[n + 2] = raw
-        out[n + 3] = redis.call('HGET', K.payloads, id)
       end
     end
   end

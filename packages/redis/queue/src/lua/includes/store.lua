@@ -1,15 +1,16 @@
--- Task storage. A task is kept in five hashes, all fields named by task id:
---   tasks     the spec: immutable JSON written once at submit (built by the client):
---             {id, capability, priority, maxAttempts, maxRetries, timeoutMs,
---              metadata (a JSON string), idempotencyKey?, traceparent?, batchId?}
+-- Task storage. A task is kept in four hashes, all fields named by task id:
+--   tasks     the record, immutable, written once at submit (built by the client): the spec
+--             JSON {id, capability, priority, maxAttempts, maxRetries, timeoutMs, metadata
+--             (a JSON string), idempotencyKey?, traceparent?, batchId?}, a newline, the
+--             payload JSON (JSON text holds no raw newline, so the first one splits them)
 --   state     the hot state, one '|'-separated line a script parses and rewrites without
 --             JSON (see HOT below); the agent id is last, so it may hold any character
---   payloads  payload JSON        results  result JSON
+--   results   result JSON
 --   notes     "<id>|e" error JSON, "<id>|p" progress JSON, "<id>|c" cancel reason, present
 --             as flagged in the state line (1, 2, 4)
 -- Scripts that only move a task along (lease, report) touch the state line alone; only the
 -- rare paths (crash requeue, retry, cancel) decode the spec.
--- Needs a table S = {tasks, state, payloads, results, notes} of KEYS entries.
+-- Needs a table S = {tasks, state, results, notes} of KEYS entries.
 
 -- Fields of the state line, in order.
 local HOT = { 'state', 'attempts', 'errorRetries', 'seq', 'createdAt', 'updatedAt', 'availableAt',
@@ -50,23 +51,22 @@ end
 
 local function hasNote(flags, bit) return flags ~= nil and flags % (2 * bit) >= bit end
 
--- Appends a task to a reply as 7 entries: spec, state line, payload, result|false,
--- error|false, progress|false, cancel reason|false. `raw` is its state line, `flags` its
+-- Appends a task to a reply as 6 entries: record (spec, newline, payload), state line,
+-- result|false, error|false, progress|false, cancel reason|false. `raw` is its state line, `flags` its
 -- note flags and `result` its result (JSON or false), when at hand.
 local function pushTask(out, id, raw, flags, result)
   raw = raw or redis.call('HGET', S.state, id)
   local n = #out
   out[n + 1] = redis.call('HGET', S.tasks, id)
   out[n + 2] = raw
-  out[n + 3] = redis.call('HGET', S.payloads, id) or 'null'
   if result == nil then result = redis.call('HGET', S.results, id) or false end
-  out[n + 4] = result
+  out[n + 3] = result
   flags = flags or tonumber(string.match(raw, '^[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|([^|]*)')) or 0
   if flags == 0 then
-    out[n + 5], out[n + 6], out[n + 7] = false, false, false
+    out[n + 4], out[n + 5], out[n + 6] = false, false, false
   else
     local notes = redis.call('HMGET', S.notes, id .. '|e', id .. '|p', id .. '|c')
-    out[n + 5], out[n + 6], out[n + 7] = notes[1] or false, notes[2] or false, notes[3] or false
+    out[n + 4], out[n + 5], out[n + 6] = notes[1] or false, notes[2] or false, notes[3] or false
   end
 end
 
@@ -74,7 +74,8 @@ end
 local function loadTask(id)
   local raw = redis.call('HGET', S.state, id)
   if not raw then return nil end
-  local t = cjson.decode(redis.call('HGET', S.tasks, id))
+  local record = redis.call('HGET', S.tasks, id)
+  local t = cjson.decode(string.sub(record, 1, string.find(record, '\n', 1, true) - 1))
   for k, v in pairs(parseHot(raw)) do t[k] = v end
   local flags = t.notes or 0
   if flags > 0 then
@@ -112,7 +113,6 @@ end
 local function dropTask(id)
   redis.call('HDEL', S.tasks, id)
   redis.call('HDEL', S.state, id)
-  redis.call('HDEL', S.payloads, id)
   redis.call('HDEL', S.results, id)
   redis.call('HDEL', S.notes, id .. '|e', id .. '|p', id .. '|c')
 end

@@ -5,7 +5,7 @@
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every task's capability.
   ARGV[A]         batch id
   ARGV[A+1]       number of tasks n
-  ARGV[A+2..]     n tasks of 11 arguments each (includes/create.lua)
+  ARGV[A+2..]     n tasks of 10 arguments each (includes/create.lua)
 
   Reply: {0, signals, created (1|0), taskId, state, taskId, state, ...}
          {E_NEED_KEYS, ...} when a capability was not declared

@@ -1,5 +1,5 @@
 --[[
-  Several reports at once, each exactly as completeAndLease-18.lua (a plain report leases
+  Several reports at once, each exactly as completeAndLease-17.lua (a plain report leases
   nothing): the queue groups the reports that arrive together into one call. Each report is
   applied, or refused with its own error, independently of the others.
 
@@ -11,8 +11,8 @@
                     next, token nonce, number of capabilities c, c capability names
 
   Reply: {0, signals, n, then per report its length and its reply}
-         a report's reply: {0, task (7 entries, includes/store.lua), count, then spec, state
-         line and payload of each leased task} | {E_NOT_FOUND} |
+         a report's reply: {0, task (6 entries, includes/store.lua), count, then record and
+         state line of each leased task} | {E_NOT_FOUND} |
          {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...} (that report changed nothing)
 ]]
 --@include "queue"

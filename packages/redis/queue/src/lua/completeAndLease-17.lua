@@ -15,8 +15,8 @@
   ARGV[A+13]      number of capabilities to lease from c, then ARGV[A+14..A+13+c] their
                   names (each declared)
 
-  Reply: {0, signals, task (7 entries, includes/store.lua), count, then spec, state line and
-          payload of each leased task}
+  Reply: {0, signals, task (6 entries, includes/store.lua), count, then record and state
+          line of each leased task}
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
@@ -27,13 +27,14 @@ local refused, raw, flags, result = completeTask(id, agentId, ARGV[A + 2], ARGV[
 if refused then return refused end
 local out = { 0, '' }
 pushTask(out, id, raw, flags, result)
-out[10] = 0
+local countAt = #out + 1
+out[countAt] = 0
 local max = tonumber(ARGV[A + 11])
 if max > 0 then
   local caps = {}
   for c = 1, tonumber(ARGV[A + 13]) do caps[c] = ARGV[A + 13 + c] end
   promoteDue(1000)
-  out[10] = leaseTasks(agentId, max, ARGV[A + 12], out, caps)
+  out[countAt] = leaseTasks(agentId, max, ARGV[A + 12], out, caps)
 end
 out[2] = publishSignals()
 return out

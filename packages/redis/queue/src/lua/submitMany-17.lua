@@ -1,13 +1,13 @@
 --[[
-  Several independent submissions at once, each exactly as submitTask-18.lua: the queue
+  Several independent submissions at once, each exactly as submitTask-17.lua: the queue
   groups the submissions that arrive together into one call.
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare every task's capability.
   ARGV[A]         number of tasks n
-  ARGV[A+1..]     n tasks of 11 arguments each (includes/create.lua)
+  ARGV[A+1..]     n tasks of 10 arguments each (includes/create.lua)
 
   Reply: {0, signals, n, then per task: 1, state line (created) |
-                                         0, task (7 entries, includes/store.lua) (known)}
+                                         0, task (6 entries, includes/store.lua) (known)}
          {E_NEED_KEYS, ...} when a capability was not declared (nothing changed)
 ]]
 --@include "queue"

@@ -15,7 +15,7 @@
   ARGV[A+6]       the previous wait's nonce
   ARGV[A+7]       1: give what was pushed to the previous wait back to the queue; 0: take it
 
-  Reply: {0, signals, count, then spec, state line, payload of each task} — the tasks leased
+  Reply: {0, signals, count, then record and state line of each task} — the tasks leased
          to the previous wait (unless given back) or, when there were none, leased now; count
          0 means nothing was leased (and the agent is waiting when ARGV[A+4] > 0).
          {E_NEED_KEYS, ...}

@@ -9,7 +9,8 @@
   ARGV[A+1]       max
   ARGV[A+2]       token nonce; lease tokens are "<nonce>.<n>"
 
-  Reply: {0, signals, count, then spec, state line, payload of each leased task}
+  Reply: {0, signals, count, then record (spec, newline,
+         payload) and state line of each leased task}
 ]]
 --@include "queue"
 local agentId = ARGV[A]

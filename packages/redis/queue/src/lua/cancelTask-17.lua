@@ -8,7 +8,7 @@
   ARGV[A+1]       1 when a reason is given, else 0
   ARGV[A+2]       reason
 
-  Reply: {0, signals, task (7 entries, includes/store.lua)}
+  Reply: {0, signals, task (6 entries, includes/store.lua)}
          {E_NOT_FOUND} | {E_TERMINAL, state} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"

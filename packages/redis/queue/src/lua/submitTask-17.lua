@@ -3,10 +3,10 @@
   A known idempotency key returns the existing task unchanged.
 
   KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the task's capability.
-  ARGV[A..A+10]   the task (includes/create.lua)
+  ARGV[A..A+9]    the task (includes/create.lua)
 
   Reply: {0, signals, 1, state line}               when created (the caller has the rest)
-         {0, "", 0, task (7 entries, store.lua)}   for a known idempotency key or task id
+         {0, "", 0, task (6 entries, store.lua)}   for a known idempotency key or task id
          {E_NEED_KEYS, ...}                                   when the capability was not declared
 ]]
 --@include "queue"
