@@ -231,15 +231,7 @@ export class RedisTaskQueue implements TaskQueue {
   ): { task: TaskView; created: boolean } {
     const created = reply[i] === 1;
     const view = created
-      ? buildView(
-          item.spec,
-          parseHot(reply[i + 1] as string),
-          item.payload,
-          false,
-          false,
-          false,
-          false,
-        )
+      ? buildView(item.spec, parseHot(reply[i + 1] as string), item.payload, false, false, false, false)
       : toView(reply, i + 1);
     this.capabilityOf.set(view.id, view.capability);
     return { task: view, created };
