@@ -13,6 +13,7 @@ import {
   createHttpApp,
   expressServerOptions,
   type HttpAppOptions,
+  httpRequestListener,
 } from '@mcpmas/adapter-http';
 import { ConfigError, ConflictError, type Dispatcher, InternalError, type ServerAdapter } from '@mcpmas/core';
 
@@ -88,7 +89,7 @@ export class HubHttpServer implements ServerAdapter {
     const { host, port, upgradePaths = [] } = this.options;
     const server = this.server;
     this.dispatcher = dispatcher;
-    server.on('request', this.app);
+    server.on('request', httpRequestListener(this.app));
     server.on('clientError', answerClientError);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;

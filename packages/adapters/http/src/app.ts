@@ -3,6 +3,7 @@
  * decodes the HTTP request, calls `dispatcher.dispatch` and encodes the reply — nothing else.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import {
   ConfigError,
@@ -68,6 +69,32 @@ export interface HttpAppOptions {
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
+/** The node-level listener of each app made by {@link createHttpApp}. */
+const listeners = new WeakMap<Express, RequestListener>();
+/** Operation requests the node-level listener failed, on their way to the app's error handler. */
+const failedOperations = new WeakMap<IncomingMessage, { error: unknown; requestId: string }>();
+
+/** The client's `X-Request-Id` when it is a sensible one, else a new UUID. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * The listener to give a node HTTP server's `'request'` event for `app`: for an app made by
+ * {@link createHttpApp}, one that serves the operation routes before express (same replies,
+ * same errors, less work per call) and hands every other request to `app`; for any other app,
+ * `app` itself. Pair it with `expressServerOptions(app)`:
+ *
+ * ```ts
+ * const app = createHttpApp(dispatcher);
+ * const server = createServer(expressServerOptions(app), httpRequestListener(app));
+ * ```
+ */
+export function httpRequestListener(app: Express): RequestListener {
+  return listeners.get(app) ?? app;
+}
+
 /**
  * Builds the express app serving every operation of the route table on `dispatcher`, plus
  * `GET /healthz` and `GET /metrics`. Unknown routes answer 404, a wrong method 405 (with
@@ -78,6 +105,8 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
  * up in the route table itself, reads the JSON body itself (body-parser only for compressed or
  * non-UTF-8 bodies) and writes the reply in one `writeHead`. Everything else — health,
  * metrics, mounted routes, 404/405/OPTIONS, the error handler — goes through express as usual.
+ * A server of your own can serve the operation routes before express even sees them: give it
+ * {@link httpRequestListener}`(app)` instead of `app`.
  */
 export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = {}): Express {
   const app = express();
@@ -105,31 +134,46 @@ export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = 
   // Compressed and non-UTF-8 bodies only. Not strict: a `null` or `5` body then gets "must be
   // an object", not a misleading parse error.
   const json = express.json({ limit, type: readsAsJson, strict: false });
-  const readBody = (req: Request, res: Response): Promise<unknown> => {
+  const readBody = (req: IncomingMessage, res: ServerResponse): Promise<unknown> => {
     if (!readsAsJson(req)) {
       const message = `Content-Type must be application/json, got ${req.headers['content-type'] ?? 'none'}`;
       throw withStatus(new ValidationError(message, { details: { issues: [{ path: '', message }] } }), 415);
     }
     // Read already, by body-parser in an app this one is embedded in.
-    if (req.readableEnded) return Promise.resolve(req.body);
+    if (req.readableEnded) return Promise.resolve((req as Request).body);
     if (isPlainUtf8(req)) return readJsonBody(req, limit);
     return new Promise((resolve, reject) => {
-      void json(req, res, (error?: unknown) => (error ? reject(error) : resolve(req.body)));
+      void json(req as Request, res as Response, (error?: unknown) =>
+        error ? reject(error) : resolve((req as Request).body),
+      );
     });
   };
 
-  const serveOperation = async (req: Request, res: Response, found: RouteMatch, requestId: string) => {
+  const serveOperation = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    found: RouteMatch,
+    requestId: string,
+  ) => {
     const { route } = found;
     const body = route.body && hasBody(req) ? await readBody(req, res) : undefined;
-    const request = decodeRequest(route, { params: found.params, query: queryOf(req.url), body });
+    const request = decodeRequest(route, { params: found.params, query: queryOf(req.url ?? ''), body });
     const context = new HttpCallContext(req, res, requestId, waiting, shutdown);
     const reply = await dispatcher.dispatch(route.operation, request, context);
     writeJson(res, 200, reply, requestId, shutdown?.aborted === true);
   };
 
+  // Requests the node-level listener (see httpRequestListener) served as operations and
+  // failed: their error goes through this app's error handler, like every other error.
   app.use((req, res, next) => {
-    const given = req.headers['x-request-id'];
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    const failed = failedOperations.get(req);
+    if (failed) {
+      failedOperations.delete(req);
+      res.locals.requestId = failed.requestId;
+      next(failed.error);
+      return;
+    }
+    const requestId = requestIdOf(req);
     res.locals.requestId = requestId;
     let found: RouteMatch | undefined;
     try {
@@ -149,6 +193,32 @@ export function createHttpApp(dispatcher: Dispatcher, options: HttpAppOptions = 
       next(error);
     });
   });
+
+  // The same for a node server's 'request' event, in front of express: an operation route is
+  // served here without the app's request handling (its router, its per-request setup), and
+  // everything else — other routes, errors, shutdown, a path that fails to decode — is handed
+  // to the app, which then answers exactly as it would have on its own.
+  const listener: RequestListener = (req, res) => {
+    let found: RouteMatch | undefined;
+    if (!shutdown?.aborted) {
+      try {
+        found = matchRoute(req.method, req.url);
+      } catch {
+        // The app matches again and answers with the same error.
+      }
+    }
+    if (!found) {
+      app(req, res);
+      return;
+    }
+    const requestId = requestIdOf(req);
+    serveOperation(req, res, found, requestId).catch((error: unknown) => {
+      if (!res.headersSent) res.setHeader('X-Request-Id', requestId);
+      failedOperations.set(req, { error, requestId });
+      app(req, res);
+    });
+  };
+  listeners.set(app, listener);
 
   const reply = (res: Response, status: number, body: unknown) => {
     if (shutdown?.aborted) res.set('Connection', 'close');
@@ -304,13 +374,13 @@ function queryOf(url: string): Record<string, unknown> {
  * signal, and the listeners behind it, are only made for calls that read it: those that wait.
  */
 class HttpCallContext extends LazyCallContext {
-  readonly #res: Response;
+  readonly #res: ServerResponse;
   readonly #waiting: Set<HttpCallContext>;
   readonly #shutdown: AbortSignal | undefined;
 
   constructor(
-    req: Request,
-    res: Response,
+    req: IncomingMessage,
+    res: ServerResponse,
     requestId: string,
     waiting: Set<HttpCallContext>,
     shutdown: AbortSignal | undefined,

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { createHttpApp, type HttpAppOptions, type MetricsSnapshot } from './app.js';
+export { createHttpApp, type HttpAppOptions, httpRequestListener, type MetricsSnapshot } from './app.js';
 export {
   answerClientError,
   DEFAULT_BODY_LIMIT,

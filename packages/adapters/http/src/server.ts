@@ -6,7 +6,7 @@ import { createServer, IncomingMessage, type Server, type ServerOptions, ServerR
 import type { AddressInfo, Socket } from 'node:net';
 import { ConfigError, ConflictError, type Dispatcher, InternalError, type ServerAdapter } from '@mcpmas/core';
 import type { Express } from 'express';
-import { createHttpApp, type HttpAppOptions } from './app.js';
+import { createHttpApp, type HttpAppOptions, httpRequestListener } from './app.js';
 import { answerClientError } from './plumbing.js';
 
 /** Default listening address: loopback only, so nothing is exposed by accident. */
@@ -131,7 +131,7 @@ export class HttpServerAdapter implements ServerAdapter {
     const shutdown = new AbortController();
     const { port: _port, host: _host, shutdownGraceMs: _grace, ...appOptions } = this.options;
     const app = createHttpApp(dispatcher, { ...appOptions, signal: shutdown.signal });
-    const server = createServer(expressServerOptions(app), app);
+    const server = createServer(expressServerOptions(app), httpRequestListener(app));
     server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error & { code?: string }) => {

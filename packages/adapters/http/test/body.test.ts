@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ConfigError } from '@mcpmas/core';
+import { ConfigError, createDispatcher, createMemoryBackend } from '@mcpmas/core';
 import express from 'express';
-import { createHttpApp, expressServerOptions } from '../src/index.js';
+import { createHttpApp, expressServerOptions, httpRequestListener } from '../src/index.js';
 import { errorOf, startHub, type TestHub } from './helpers.js';
 
 interface Reply {
@@ -190,6 +190,78 @@ describe('expressServerOptions', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('httpRequestListener', () => {
+  it('is the app itself for an app createHttpApp did not make', () => {
+    const app = express();
+    expect(httpRequestListener(app)).toBe(app);
+  });
+
+  it('answers every request exactly as the express app does on its own', async () => {
+    const backend = createMemoryBackend();
+    const dispatcher = createDispatcher({ registry: backend.registry, queue: backend.queue });
+    const shutdown = new AbortController();
+    const app = createHttpApp(dispatcher, { bodyLimit: '1kb', signal: shutdown.signal });
+    const servers = [
+      createServer(expressServerOptions(app), httpRequestListener(app)),
+      createServer(expressServerOptions(app), app),
+      createServer(app),
+    ];
+    const urls: string[] = [];
+    for (const server of servers) {
+      server.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      urls.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+    const id = { 'x-request-id': 'same-id' };
+    const requests: Array<[string, string, Record<string, string>, string?]> = [
+      ['POST', '/task', { ...json, ...id }, '{"capability": nope}'],
+      ['POST', '/task', { ...json, ...id }, '{"capability":"x","bogus":1}'],
+      ['POST', '/task', { ...json, ...id }, '{"capability":5,"priority":"soon"}'],
+      ['POST', '/task', { ...json, ...id }, '[1]'],
+      ['POST', '/task', { 'content-type': 'text/plain', ...id }, '{"capability":"x"}'],
+      ['POST', '/task', { ...json, ...id }, JSON.stringify({ capability: 'x', payload: 'y'.repeat(2000) })],
+      ['POST', '/task', { ...json, ...id, 'content-encoding': 'compress' }, '{}'],
+      ['GET', '/task_result/%E0%A4%A', id],
+      ['GET', '/task_result/unknown', id],
+      ['GET', '/task_result/unknown?wait_ms=soon', id],
+      ['GET', '/task_result/unknown?bogus=1', id],
+      ['POST', '/task/unknown/cancel', { ...json, ...id }, '{"taskId":"other"}'],
+      ['POST', '/agents/unknown/next_task', { ...json, ...id }, '{}'],
+      ['DELETE', '/task', id],
+      ['OPTIONS', '/task', id],
+      ['GET', '/healthz', id],
+      ['GET', '/metrics', id],
+      ['GET', '/nowhere', id],
+      ['GET', '/agent_status?capability=x', id],
+      ['HEAD', '/agent_status', id],
+      ['GET', '/agent_status', {}],
+    ];
+    const answer = async (url: string, [method, path, headers, body]: (typeof requests)[number]) => {
+      const reply = await send(url, method, path, headers, body);
+      const { date: _date, ...rest } = reply.headers;
+      // A request without an id gets a fresh UUID each time.
+      if (!headers['x-request-id']) rest['x-request-id'] = typeof rest['x-request-id'];
+      return { status: reply.status, headers: rest, text: reply.text.replace(/"serverTime":\d+/, '') };
+    };
+    try {
+      for (const request of requests) {
+        const [fast, ...others] = await Promise.all(urls.map((url) => answer(url, request)));
+        for (const other of others) expect({ request, ...fast }).toEqual({ request, ...other });
+      }
+      shutdown.abort();
+      const [fast, ...others] = await Promise.all(urls.map((url) => answer(url, requests[18]!)));
+      expect(fast).toMatchObject({ status: 503, headers: { connection: 'close' } });
+      for (const other of others) expect(fast).toEqual(other);
+    } finally {
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+      dispatcher.close();
     }
   });
 });
