@@ -3,7 +3,7 @@
  * server, with a graceful stop.
  */
 import { createServer, IncomingMessage, type Server, type ServerOptions, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { ConfigError, ConflictError, type Dispatcher, InternalError, type ServerAdapter } from '@mcpmas/core';
 import type { Express } from 'express';
 import { createHttpApp, type HttpAppOptions, httpRequestListener } from './app.js';
@@ -40,31 +40,42 @@ export interface HttpServerOptions extends Omit<HttpAppOptions, 'signal'> {
  * property access — in node's HTTP internals as much as in express — and on the hub's small
  * calls that cost more CPU than all the rest of the call (`pnpm bench:protocols`: about 136 →
  * 76 µs of hub CPU per HTTP call). For an object that already has the prototype, express's
- * call changes nothing. Express still handles every request exactly as before; requests that
- * reach another app (say one this app is mounted in) just keep the usual cost.
+ * call changes nothing.
+ *
+ * The instances come from subclasses of node's `IncomingMessage` and `ServerResponse`, so V8
+ * lays them out as it does node's own (a plain function calling node's constructor on its
+ * `this` left every response in dictionary mode: about 2 µs more per request, and slower
+ * property access all through node's HTTP code). The subclasses' prototypes inherit from the
+ * app's, and become the app's `request` and `response`, so express finds its prototypes in
+ * place; whatever the app's prototypes had or get later is still inherited. Express still
+ * handles every request exactly as before; requests that reach another app (say one this app
+ * is mounted in) just keep the usual cost.
  */
 export function expressServerOptions(
   app: Express,
 ): Pick<ServerOptions, 'IncomingMessage' | 'ServerResponse'> {
-  // Node's constructors are plain functions (not classes), so a subclass can call them on its
-  // own `this`: V8 then lays the instances out for all their fields (`Reflect.construct` with a
-  // foreign `new.target` does not, and measured slower than doing nothing). Should a node
-  // version turn them into classes, the server simply runs without this.
-  if (isClass(IncomingMessage) || isClass(ServerResponse)) return {};
-  function AppRequest(this: IncomingMessage, socket: Socket) {
-    (IncomingMessage as unknown as (this: IncomingMessage, socket: Socket) => void).call(this, socket);
-  }
-  AppRequest.prototype = app.request;
-  function AppResponse(this: ServerResponse, req: IncomingMessage, options?: unknown) {
-    (
-      ServerResponse as unknown as (this: ServerResponse, req: IncomingMessage, options?: unknown) => void
-    ).call(this, req, options);
-  }
-  AppResponse.prototype = app.response;
+  class AppRequest extends IncomingMessage {}
+  class AppResponse extends ServerResponse {}
+  app.request = adopt(AppRequest.prototype, app.request);
+  app.response = adopt(AppResponse.prototype, app.response);
   return {
-    IncomingMessage: AppRequest as unknown as typeof IncomingMessage,
+    IncomingMessage: AppRequest,
     ServerResponse: AppResponse as unknown as typeof ServerResponse,
   };
+}
+
+/**
+ * Puts `proto` in front of an app's prototype `appProto`, with `appProto`'s own properties
+ * (express keeps the app there) copied, so that express re-parenting it when the app is
+ * mounted in another app gives the same chain as it gives the app's own prototype.
+ */
+function adopt<T extends object>(proto: object, appProto: T): T {
+  for (const key of Reflect.ownKeys(appProto)) {
+    if (key === 'constructor') continue;
+    Object.defineProperty(proto, key, Object.getOwnPropertyDescriptor(appProto, key)!);
+  }
+  Object.setPrototypeOf(proto, appProto);
+  return proto as T;
 }
 
 /**
@@ -80,10 +91,6 @@ export function closeHttpServer(server: Server, graceMs: number): Promise<void> 
     });
     server.closeIdleConnections();
   });
-}
-
-function isClass(fn: unknown): boolean {
-  return typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
 }
 
 /** Where a started server listens. */

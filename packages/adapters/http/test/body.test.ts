@@ -194,6 +194,35 @@ describe('expressServerOptions', () => {
   });
 });
 
+describe('expressServerOptions, then mounting', () => {
+  it('keeps each app’s own prototypes when the app is mounted in another one afterwards', async () => {
+    const inner = express();
+    Object.assign(inner.response, { where: () => 'inner' });
+    const options = expressServerOptions(inner);
+    Object.assign(inner.request, { added: () => 'later' });
+    const outer = express();
+    inner.get('/x', (req, res) => {
+      res.json({
+        inner: req.app === inner && res.app === inner,
+        where: (res as unknown as { where(): string }).where(),
+        added: (req as unknown as { added(): string }).added(),
+      });
+    });
+    outer.use('/in', inner);
+    const server = createServer(options, outer);
+    server.listen(0, '127.0.0.1');
+    try {
+      await new Promise((resolve) => server.once('listening', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const reply = await send(url, 'GET', '/in/x', {});
+      expect(JSON.parse(reply.text)).toEqual({ inner: true, where: 'inner', added: 'later' });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('httpRequestListener', () => {
   it('is the app itself for an app createHttpApp did not make', () => {
     const app = express();
