@@ -1,23 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
 import { delay, eventually } from '@mcpmas/testkit';
-import { adminClient, describeRedis, dropNamespace, freshNamespace, REDIS_URL } from '@mcpmas/testkit/redis';
+import { describeRedis } from '@mcpmas/testkit/redis';
 import type { Redis } from 'ioredis';
-import { type RedisQueueOptions, RedisTaskQueue } from '../src/index.js';
-
-const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
-
-/** Counts the EVALSHA calls a queue sends. */
-function countEvalsha(queue: RedisTaskQueue): { readonly calls: number } {
-  const client = queue.client as Redis;
-  const counter = { calls: 0 };
-  const original = client.evalsha.bind(client);
-  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => {
-    counter.calls += 1;
-    return original(...args);
-  }) as Redis['evalsha'];
-  return counter;
-}
+import type { RedisTaskQueue } from '../src/index.js';
+import { countEvalsha, queueHarness } from './helpers.js';
 
 /** Makes `queue` drop every push it receives over pub/sub, as a lost message would be. */
 function losePushes(queue: RedisTaskQueue): void {
@@ -25,38 +12,11 @@ function losePushes(queue: RedisTaskQueue): void {
 }
 
 describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () => {
-  let admin: Redis;
-  let namespace: string;
-  const opened: RedisTaskQueue[] = [];
-  /** A queue on its own connection, as another hub process would have. */
-  const hub = (name: string, options: RedisQueueOptions = {}) => {
-    const queue = new RedisTaskQueue({
-      url: REDIS_URL,
-      namespace,
-      crashBackoff: noBackoff,
-      errorBackoff: noBackoff,
-      redisOptions: { connectionName: `${namespace}:${name}` },
-      ...options,
-    });
-    opened.push(queue);
-    return queue;
-  };
+  const h = queueHarness('leasewait');
+  const hub = h.hub;
   const waiting = async (queue: RedisTaskQueue, capability: string) => ({
-    records: await admin.hlen(queue.keys.waiters),
-    entries: await admin.zcard(queue.keys.waiting(capability)),
-  });
-  beforeAll(() => {
-    admin = adminClient();
-  });
-  beforeEach(() => {
-    namespace = freshNamespace('leasewait');
-  });
-  afterEach(async () => {
-    for (const q of opened.splice(0)) await q.close();
-    await dropNamespace(admin, namespace);
-  });
-  afterAll(async () => {
-    await admin.quit();
+    records: await h.admin.hlen(queue.keys.waiters),
+    entries: await h.admin.zcard(queue.keys.waiting(capability)),
   });
 
   it('pushes a task submitted on another hub to the agent waiting here: one script call on the waiting side', async () => {
@@ -83,7 +43,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     expect(done).toMatchObject({ state: 'succeeded', result: 'ok' });
     expect(await waiting(b, 'echo')).toEqual({ records: 0, entries: 0 });
     // Neither instance has signal listeners: neither receives the wake-up channel's traffic.
-    expect(await admin.pubsub('NUMSUB', b.keys.signals)).toEqual([b.keys.signals, 0]);
+    expect(await h.admin.pubsub('NUMSUB', b.keys.signals)).toEqual([b.keys.signals, 0]);
   });
 
   it('hands a task submitted through the same queue instance over in the script reply', async () => {
@@ -204,7 +164,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     await eventually(
       async () =>
         (
-          (await admin.pubsub(
+          (await h.admin.pubsub(
             'NUMSUB',
             `${b.keys.signals}:push:${(b as unknown as { origin: string }).origin}`,
           )) as [string, number]
@@ -252,7 +212,6 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
     await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
     const started = performance.now();
-    opened.splice(opened.indexOf(q), 1);
     await q.close();
     expect(await wait.catch(() => [])).toEqual([]);
     expect(performance.now() - started).toBeLessThan(1000);

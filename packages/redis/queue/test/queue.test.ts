@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import { expect, it } from '@jest/globals';
 import { ConflictError, createDispatcher, MemoryRegistry, type QueueSignal } from '@mcpmas/core';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
 import { delay, eventually } from '@mcpmas/testkit';
@@ -10,52 +10,12 @@ import {
   killConnection,
   REDIS_URL,
 } from '@mcpmas/testkit/redis';
-import type { Redis } from 'ioredis';
-import { createRedisBackend, RedisOutbox, RedisTaskQueue } from '../src/index.js';
-
-const noBackoff = { baseMs: 0, maxMs: 0, jitter: 0 };
-
-/** Counts the EVALSHA calls a queue sends. */
-function countEvalsha(queue: RedisTaskQueue): { readonly calls: number; reset(): void } {
-  const client = queue.client as Redis;
-  const counter = { calls: 0, reset: () => (counter.calls = 0) };
-  const original = client.evalsha.bind(client);
-  client.evalsha = ((...args: Parameters<Redis['evalsha']>) => {
-    counter.calls += 1;
-    return original(...args);
-  }) as Redis['evalsha'];
-  return counter;
-}
+import { createRedisBackend, RedisOutbox } from '../src/index.js';
+import { countEvalsha, queueHarness } from './helpers.js';
 
 describeRedis('RedisTaskQueue', () => {
-  let admin: Redis;
-  let namespace: string;
-  const opened: Array<{ close(): Promise<void> }> = [];
-  /** A queue on its own connection, as another hub process would have. */
-  const hub = (name = 'hub') => {
-    const queue = new RedisTaskQueue({
-      url: REDIS_URL,
-      namespace,
-      crashBackoff: noBackoff,
-      errorBackoff: noBackoff,
-      redisOptions: { connectionName: `${namespace}:${name}` },
-    });
-    opened.push(queue);
-    return queue;
-  };
-  beforeAll(() => {
-    admin = adminClient();
-  });
-  beforeEach(() => {
-    namespace = freshNamespace('queue');
-  });
-  afterEach(async () => {
-    for (const q of opened.splice(0)) await q.close();
-    await dropNamespace(admin, namespace);
-  });
-  afterAll(async () => {
-    await admin.quit();
-  });
+  const h = queueHarness('queue');
+  const hub = h.hub;
 
   it('never hands one task to two of 20 concurrent leasers on separate connections', async () => {
     const producer = hub('producer');
@@ -339,10 +299,10 @@ describeRedis('RedisTaskQueue', () => {
 
   it('refuses leader-only writes with a stale fence and changes nothing', async () => {
     const queue = hub();
-    const outbox = new RedisOutbox({ redis: queue.client, namespace });
+    const outbox = new RedisOutbox({ redis: queue.client, namespace: h.namespace });
     const elector = new RedisLeaderElector('hub-a', {
-      redis: admin,
-      namespace,
+      redis: h.admin,
+      namespace: h.namespace,
       ttlMs: 5000,
       renewIntervalMs: 1000,
     });
@@ -373,7 +333,7 @@ describeRedis('RedisTaskQueue', () => {
   it('reloads its scripts after SCRIPT FLUSH', async () => {
     const queue = hub();
     await queue.submit({ capability: 'echo', payload: 1 });
-    await admin.script('FLUSH');
+    await h.admin.script('FLUSH');
     const { task } = await queue.submit({ capability: 'echo', payload: 2 });
     expect(task.state).toBe('queued');
     expect(await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 5 })).toHaveLength(2);
@@ -385,8 +345,8 @@ describeRedis('RedisTaskQueue', () => {
     const seen: QueueSignal[] = [];
     hubA.subscribe((s) => seen.push(s));
     await hubA.ready();
-    expect(await killConnection(admin, `${namespace}:a`)).toBe(1);
-    expect(await killConnection(admin, `${namespace}:a:signals`)).toBe(1);
+    expect(await killConnection(h.admin, `${h.namespace}:a`)).toBe(1);
+    expect(await killConnection(h.admin, `${h.namespace}:a:signals`)).toBe(1);
     // Commands retry through the reconnect.
     const { task } = await hubA.submit({ capability: 'echo' });
     expect(task.state).toBe('queued');
@@ -423,9 +383,9 @@ describeRedis('RedisTaskQueue', () => {
     await queue.submit({ capability: 'echo', idempotencyKey: 'k', deadlineMs: 10_000 });
     await queue.submitBatch({ tasks: [{ capability: 'x', delayMs: 1000 }], batchId: 'b1' });
     await queue.lease({ agentId: 'a', capabilities: ['echo'], max: 1 });
-    const keys = await admin.keys(`*${namespace}*`);
+    const keys = await h.admin.keys(`*${h.namespace}*`);
     expect(keys.length).toBeGreaterThan(8);
-    for (const key of keys) expect(key.startsWith(`{${namespace}}:`)).toBe(true);
+    for (const key of keys) expect(key.startsWith(`{${h.namespace}}:`)).toBe(true);
   });
 
   it('validates what it stores', async () => {

@@ -1,7 +1,15 @@
+-- Appends a leased task to a reply: its record (spec, newline, payload) and state line.
+local function pushLeased(out, id, line)
+  local n = #out
+  out[n + 1] = redis.call('HGET', K.tasks, id)
+  out[n + 2] = line
+end
+
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
--- capabilities `caps` (declared) to `agentId`, appending record (spec, newline,
--- payload) and state line of each to `out`. Uses the queue prologue; callers promote due delayed tasks first
--- (promoteDue). Returns how many were leased.
+-- capabilities `caps` (declared) to `agentId`, appending each to `out` (pushLeased). Uses the
+-- queue prologue; callers promote due delayed tasks first (promoteDue). Returns how many were
+-- leased.
+
 local function leaseTasks(agentId, max, nonce, out, caps)
   local count = 0
   while count < max do
@@ -38,9 +46,7 @@ local function leaseTasks(agentId, max, nonce, out, caps)
         redis.call('HSET', K.state, id, line)
         redis.call('ZADD', K.leases, leaseDeadline, id)
         redis.call('ZADD', K.held, 0, heldMember(agentId, id))
-        local n = #out
-        out[n + 1] = redis.call('HGET', K.tasks, id)
-        out[n + 2] = line
+        pushLeased(out, id, line)
       end
     end
   end

@@ -391,9 +391,7 @@ local function withdraw(wid, agentId, nonce, giveBack, out)
         end
       else
         count = count + 1
-        local n = #out
-        out[n + 1] = redis.call('HGET', K.tasks, id)
-        out[n + 2] = raw
+        pushLeased(out, id, raw)
       end
     end
   end
