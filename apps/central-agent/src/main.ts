@@ -4,16 +4,12 @@ import {
   createLogger,
   EXIT_CONFIG,
   EXIT_FAILURE,
-  helpText,
   isConfigError,
-  type LoadedConfig,
+  loadCommandConfig,
   logLoadedConfig,
-  parseCommandLine,
-  printConfigError,
-  resolveConfig,
   stopOnSignal,
 } from '@mcpmas/cli-config';
-import { type HubConfig, hubConfigSpec, hubSettings } from './config.js';
+import { hubConfigSpec, hubSettings } from './config.js';
 import { startHub } from './hub.js';
 
 /** Longest graceful shutdown before the process gives up and exits with 1. */
@@ -28,19 +24,8 @@ export async function main(
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
 ): Promise<number> {
-  let loaded: LoadedConfig<HubConfig>;
-  try {
-    const commandLine = parseCommandLine(hubSettings, argv);
-    if (commandLine.help) {
-      process.stdout.write(`${helpText(hubConfigSpec)}\n`);
-      return 0;
-    }
-    loaded = resolveConfig(hubConfigSpec, commandLine, env, cwd);
-  } catch (error) {
-    if (!isConfigError(error)) throw error;
-    printConfigError(error, (line) => process.stderr.write(`${line}\n`));
-    return EXIT_CONFIG;
-  }
+  const loaded = loadCommandConfig(hubConfigSpec, argv, env, cwd);
+  if ('exitCode' in loaded) return loaded.exitCode;
 
   const { config } = loaded;
   const logger = createLogger('mcpmas-hub', config.logLevel);

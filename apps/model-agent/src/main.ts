@@ -4,17 +4,14 @@ import {
   createLogger,
   EXIT_CONFIG,
   EXIT_FAILURE,
-  helpText,
   isConfigError,
-  type LoadedConfig,
+  loadCommandConfig,
   logLoadedConfig,
-  parseCommandLine,
   printConfigError,
-  resolveConfig,
   stopOnSignal,
 } from '@mcpmas/cli-config';
 import { createAgent, handlerFor } from './agent.js';
-import { type AgentConfig, agentConfigSpec, agentSettings } from './config.js';
+import { agentConfigSpec, agentSettings } from './config.js';
 
 /**
  * Runs `mcpmas-agent` with these arguments until SIGTERM/SIGINT. Resolves with the exit
@@ -25,21 +22,9 @@ export async function main(
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
 ): Promise<number> {
-  let loaded: LoadedConfig<AgentConfig>;
-  try {
-    const commandLine = parseCommandLine(agentSettings, argv);
-    if (commandLine.help) {
-      process.stdout.write(`${helpText(agentConfigSpec)}\n`);
-      return 0;
-    }
-    loaded = resolveConfig(agentConfigSpec, commandLine, env, cwd);
-    // Handler options are checked before connecting, so a bad one is a config error too.
-    handlerFor(loaded.config);
-  } catch (error) {
-    if (!isConfigError(error)) throw error;
-    printConfigError(error, (line) => process.stderr.write(`${line}\n`));
-    return EXIT_CONFIG;
-  }
+  // Handler options are checked before connecting, so a bad one is a config error too.
+  const loaded = loadCommandConfig(agentConfigSpec, argv, env, cwd, handlerFor);
+  if ('exitCode' in loaded) return loaded.exitCode;
 
   const { config } = loaded;
   const logger = createLogger('mcpmas-agent', config.logLevel);

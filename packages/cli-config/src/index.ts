@@ -13,6 +13,7 @@ export {
   EXIT_CONFIG,
   EXIT_FAILURE,
   isConfigError,
+  loadCommandConfig,
   logLoadedConfig,
   printConfigError,
   stopOnSignal,

@@ -6,10 +6,14 @@ import { ConfigError } from '@mcpmas/core';
 import { type Logger, pino } from 'pino';
 import {
   type ConfigIssue,
+  type ConfigSpec,
   describeSource,
   formatIssue,
+  helpText,
   type LoadedConfig,
+  parseCommandLine,
   redact,
+  resolveConfig,
   type SettingsTable,
 } from './settings.js';
 
@@ -93,4 +97,40 @@ export function stopOnSignal(stop: () => Promise<void>, logger: Logger, timeoutM
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/**
+ * The front of a command: parses `argv`, prints `--help` (exit code 0) or a configuration
+ * error (exit code {@link EXIT_CONFIG}), else resolves the configuration. `check` may
+ * validate further before anything starts; a `ConfigError` it throws is a configuration
+ * error too. Any other error is thrown.
+ *
+ * ```ts
+ * const loaded = loadCommandConfig(hubConfigSpec, argv, env, cwd);
+ * if ('exitCode' in loaded) return loaded.exitCode;
+ * ```
+ */
+export function loadCommandConfig<Out>(
+  spec: ConfigSpec<Out>,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  check?: (config: Out) => void,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+  writeError: (text: string) => void = (text) => process.stderr.write(text),
+): LoadedConfig<Out> | { exitCode: number } {
+  try {
+    const commandLine = parseCommandLine(spec.settings, argv);
+    if (commandLine.help) {
+      write(`${helpText(spec)}\n`);
+      return { exitCode: 0 };
+    }
+    const loaded = resolveConfig(spec, commandLine, env, cwd);
+    check?.(loaded.config);
+    return loaded;
+  } catch (error) {
+    if (!isConfigError(error)) throw error;
+    printConfigError(error, (line) => writeError(`${line}\n`));
+    return { exitCode: EXIT_CONFIG };
+  }
 }

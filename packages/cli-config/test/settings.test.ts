@@ -15,6 +15,7 @@ import {
   httpUrl,
   integer,
   isConfigError,
+  loadCommandConfig,
   loadConfig,
   logLevelSetting,
   logLoadedConfig,
@@ -202,5 +203,56 @@ describe('help, README table, redaction and error printing', () => {
     ]);
     expect(isConfigError({ code: 'CONFIG' })).toBe(true);
     expect(isConfigError(new Error('x'))).toBe(false);
+  });
+});
+
+describe('loadCommandConfig', () => {
+  const run = (argv: string[], check?: (config: z.output<typeof schema>) => void) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const loaded = loadCommandConfig(
+      spec,
+      argv,
+      {},
+      tmpdir(),
+      check,
+      (t) => out.push(t),
+      (t) => err.push(t),
+    );
+    return { loaded, out: out.join(''), err: err.join('') };
+  };
+
+  it('prints --help and answers exit code 0', () => {
+    const { loaded, out, err } = run(['--help']);
+    expect(loaded).toEqual({ exitCode: 0 });
+    expect(out).toContain('Usage: demo-cmd');
+    expect(err).toBe('');
+  });
+
+  it('resolves the configuration, with where each value came from', () => {
+    const { loaded } = run(['--port', '9000']);
+    expect(loaded).toMatchObject({ config: { port: 9000 }, sources: { port: { kind: 'flag' } } });
+  });
+
+  it('prints every configuration error and answers exit code 2', () => {
+    const { loaded, out, err } = run(['--port', 'x', '--ratio', '7']);
+    expect(loaded).toEqual({ exitCode: 2 });
+    expect(out).toBe('');
+    expect(err).toMatch(/config error: port/);
+    expect(err).toMatch(/config error: ratio/);
+    expect(err).toContain('run with --help');
+  });
+
+  it('counts a ConfigError from the extra check as a configuration error, and rethrows anything else', () => {
+    const { loaded, err } = run([], () => {
+      loadConfig(spec, ['--ratio', '9'], {}, tmpdir());
+    });
+    expect(loaded).toEqual({ exitCode: 2 });
+    expect(err).toMatch(/config error: ratio/);
+    expect(() =>
+      run([], () => {
+        throw new TypeError('a bug');
+      }),
+    ).toThrow('a bug');
   });
 });
