@@ -13,7 +13,8 @@
  * job in one script (moveToFinished); mcpmas agents do the same with `completeAndLease`.
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_TASKS (default 20000),
- * BENCH_RUNS (default 10u,10b,50u,50b,latency), BENCH_ONLY=mcpmas (skip BullMQ, for profiling).
+ * BENCH_RUNS (default 10u,10b,50u,50b,latency), BENCH_LATENCY_SAMPLES (default 2000),
+ * BENCH_ONLY=mcpmas (skip BullMQ, for profiling).
  */
 
 import type { LeasedTask, TaskOutcome } from '@mcpmas/core';
@@ -23,7 +24,7 @@ import { RedisTaskQueue } from '../src/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
-const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 500);
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 2000);
 const ok: TaskOutcome = { status: 'succeeded', result: 1 };
 const RUN = `bench-${process.pid}-${Date.now().toString(36)}`;
 
