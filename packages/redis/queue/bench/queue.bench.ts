@@ -210,21 +210,23 @@ async function mcpmasLatency(): Promise<Result> {
   });
   await client.ready();
   // The idle worker long-polls as the hub's `task.next` does: a task submitted meanwhile is
-  // leased to it by the submit script and pushed, with no wake-up and lease in between.
+  // leased to it by the submit script and pushed, with no wake-up and lease in between. Like
+  // a BullMQ worker (and the throughput runs' completeAndLease), it reports a result and asks
+  // for the next task in one call.
+  const next = { capabilities: ['bench'], max: 1, waitMs: 30_000, signal: stopping.signal };
   const loop = (async () => {
+    let [t] = await agent.leaseWait({ agentId: 'solo', ...next });
     while (!stopping.signal.aborted) {
-      const [t] = await agent.leaseWait({
-        agentId: 'solo',
-        capabilities: ['bench'],
-        max: 1,
-        waitMs: 30_000,
-        signal: stopping.signal,
-      });
-      if (!t) continue;
-      await agent.complete(
+      if (!t) {
+        [t] = await agent.leaseWait({ agentId: 'solo', ...next });
+        continue;
+      }
+      const reply = await agent.completeAndWait(
         { taskId: t.taskId, agentId: 'solo', leaseToken: t.leaseToken },
         { status: 'succeeded' },
+        next,
       );
+      t = reply.leased[0];
     }
   })();
   const latencies: number[] = [];

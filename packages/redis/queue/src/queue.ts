@@ -325,18 +325,61 @@ export class RedisTaskQueue implements TaskQueue {
     waitMs: number;
     signal?: AbortSignal;
   }): Promise<LeasedTask[]> {
-    const { agentId, signal } = request;
     const capabilities = [...new Set(request.capabilities)];
     const max = Math.floor(request.max);
     if (max < 1 || capabilities.length === 0) return [];
-    if (!(request.waitMs > 0) || this.closed || signal?.aborted)
-      return this.lease({ agentId, capabilities, max });
+    if (!(request.waitMs > 0) || this.closed || request.signal?.aborted)
+      return this.lease({ agentId: request.agentId, capabilities, max });
+    return (await this.waitLoop(request.agentId, capabilities, max, request.waitMs, request.signal)).leased;
+  }
+
+  /**
+   * {@link RedisTaskQueue.complete} and then {@link RedisTaskQueue.leaseWait} for the same
+   * agent, the report going out in the wait's first script call — what a worker that reports
+   * a result and waits for more work needs, in one round trip. A refused report throws its
+   * `ConflictError` / `NotFoundError` and nothing is leased or waited for.
+   */
+  async completeAndWait(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    next: { capabilities: string[]; max: number; waitMs: number; signal?: AbortSignal },
+  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    const capabilities = [...new Set(next.capabilities)];
+    const max = Math.floor(next.max);
+    if (max < 1 || capabilities.length === 0 || !(next.waitMs > 0) || this.closed || next.signal?.aborted) {
+      return this.completeAndLease(ref, outcome, { capabilities, max: Math.max(0, max) });
+    }
+    const report = this.completeArgs(ref, outcome);
+    const { leased, task } = await this.waitLoop(ref.agentId, capabilities, max, next.waitMs, next.signal, {
+      ref,
+      args: report,
+    });
+    return { task: task!, leased };
+  }
+
+  /**
+   * The long-poll of {@link RedisTaskQueue.leaseWait}: registrations of `waitSliceMs` each,
+   * every one ending the previous in the same script; `report` goes out with the first.
+   */
+  private async waitLoop(
+    agentId: string,
+    capabilities: string[],
+    max: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    report?: { ref: LeaseRef; args: ScriptArg[] },
+  ): Promise<{ leased: LeasedTask[]; task?: TaskView }> {
     this.agentCapabilities.set(agentId, capabilities);
     await this.ensurePushChannel();
-    const deadline = performance.now() + request.waitMs;
-    /** One script call: ends `previous` (see `withdraw` in the Lua), then leases, then waits. */
+    const deadline = performance.now() + waitMs;
+    let reported: TaskView | undefined;
+    /** One script call: the report (once), ends `previous` (`withdraw` in the Lua), leases, waits. */
     const step = async (previous: Wait | undefined, current: Wait | undefined, giveBack: boolean) => {
-      const reply = await this.exec(scripts.leaseWait, { caps: capabilities }, [
+      const sending = report;
+      report = undefined;
+      const known = sending && this.capabilityOf.get(sending.ref.taskId);
+      const declared = known && !capabilities.includes(known) ? [...capabilities, known] : capabilities;
+      const reply = await this.exec(scripts.leaseWait, { caps: declared }, [
         agentId,
         current ? max : 0,
         current?.nonce ?? '',
@@ -345,9 +388,19 @@ export class RedisTaskQueue implements TaskQueue {
         previous?.id ?? '',
         previous?.nonce ?? '',
         giveBack ? 1 : 0,
+        capabilities.length,
+        ...capabilities,
+        ...(sending ? [1, ...sending.args] : [0]),
       ]);
-      return this.leasedFrom(reply, 2);
+      if (Number(reply[0]) < 0) throw scriptError(reply, sending ? { ref: sending.ref } : {});
+      const leased = this.leasedFrom(reply, 2);
+      if (sending) {
+        reported = toView(reply, 3 + LEASED_ENTRIES * leased.length);
+        if (isTerminal(reported.state)) this.capabilityOf.delete(reported.id);
+      }
+      return leased;
     };
+    const done = (leased: LeasedTask[]) => (reported ? { leased, task: reported } : { leased });
     // A wait that ended unanswered and is not withdrawn yet.
     let previous: Wait | undefined;
     for (;;) {
@@ -374,14 +427,14 @@ export class RedisTaskQueue implements TaskQueue {
       previous = undefined;
       if (leased.length === 0 && !waiter.pushed) await waitForPush(waiter, slice, signal, () => this.closed);
       this.waiters.delete(current.id);
-      if (leased.length > 0) return leased;
-      if (waiter.pushed) return waiter.pushed;
+      if (leased.length > 0) return done(leased);
+      if (waiter.pushed) return done(waiter.pushed);
       previous = current;
     }
-    if (!previous) return [];
+    if (!previous) return done([]);
     // The last wait ended unanswered: withdraw it, taking what a lost push brought — or,
     // when the caller is gone, giving it back.
-    return step(previous, undefined, this.closed || signal?.aborted === true);
+    return done(await step(previous, undefined, this.closed || signal?.aborted === true));
   }
 
   /** Leased tasks from a reply: `reply[i]` is their count, then spec, state line, payload each. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
+import { ConflictError, createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
 import { delay, eventually } from '@mcpmas/testkit';
 import { describeRedis } from '@mcpmas/testkit/redis';
 import type { Redis } from 'ioredis';
@@ -215,6 +215,76 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     await q.close();
     expect(await wait.catch(() => [])).toEqual([]);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  describe('completeAndWait', () => {
+    it('reports, then waits and gets the next task pushed: one script call for both', async () => {
+      const a = hub('a');
+      const b = hub('b');
+      await a.submit({ capability: 'echo', payload: 'first' });
+      const [first] = await b.lease({ agentId: 'ag', capabilities: ['echo'], max: 1 });
+      const calls = countEvalsha(b);
+      const next = b.completeAndWait(
+        { taskId: first!.taskId, agentId: 'ag', leaseToken: first!.leaseToken },
+        { status: 'succeeded', result: 'ok' },
+        { capabilities: ['echo'], max: 1, waitMs: 5000 },
+      );
+      await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+      expect(await a.get(first!.taskId)).toMatchObject({ state: 'succeeded', result: 'ok' });
+      const { task: second } = await a.submit({ capability: 'echo', payload: 'second' });
+      const { task, leased } = await next;
+      expect(task).toMatchObject({ id: first!.taskId, state: 'succeeded', result: 'ok', agentId: 'ag' });
+      expect(leased.map((t) => [t.taskId, t.payload])).toEqual([[second.id, 'second']]);
+      expect(calls.calls).toBe(1);
+    });
+
+    it('leases at once what is runnable, and reports a retryable failure of another capability', async () => {
+      const q = hub('q');
+      await q.submit({ capability: 'other', maxRetries: 1 });
+      const [held] = await q.lease({ agentId: 'ag', capabilities: ['other'], max: 1 });
+      const { task: ready } = await q.submit({ capability: 'echo' });
+      const { task, leased } = await q.completeAndWait(
+        { taskId: held!.taskId, agentId: 'ag', leaseToken: held!.leaseToken },
+        { status: 'failed', error: { code: 'flaky', message: 'try again', retryable: true } },
+        { capabilities: ['echo'], max: 1, waitMs: 5000 },
+      );
+      expect(task).toMatchObject({ id: held!.taskId, state: 'queued', errorRetries: 1 });
+      // It waited for and leased only what it asked for.
+      expect(leased.map((t) => t.taskId)).toEqual([ready.id]);
+      expect(await q.get(held!.taskId)).toMatchObject({ state: 'queued' });
+    });
+
+    it('refuses a stale report with ConflictError: nothing leased, nobody waiting', async () => {
+      const q = hub('q');
+      const { task: submitted } = await q.submit({ capability: 'echo' });
+      const [held] = await q.lease({ agentId: 'ag', capabilities: ['echo'], max: 1 });
+      await q.submit({ capability: 'echo' });
+      await expect(
+        q.completeAndWait(
+          { taskId: submitted.id, agentId: 'ag', leaseToken: 'not-the-token' },
+          { status: 'succeeded' },
+          { capabilities: ['echo'], max: 1, waitMs: 5000 },
+        ),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(await q.get(submitted.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
+      expect(await q.leasedBy('ag')).toEqual([held!.taskId]);
+      expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
+    });
+
+    it('without a wait it is completeAndLease', async () => {
+      const q = hub('q');
+      await q.submit({ capability: 'echo' });
+      const [held] = await q.lease({ agentId: 'ag', capabilities: ['echo'], max: 1 });
+      const started = performance.now();
+      const { task, leased } = await q.completeAndWait(
+        { taskId: held!.taskId, agentId: 'ag', leaseToken: held!.leaseToken },
+        { status: 'succeeded' },
+        { capabilities: ['echo'], max: 1, waitMs: 0 },
+      );
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(task).toMatchObject({ state: 'succeeded' });
+      expect(leased).toEqual([]);
+    });
   });
 
   describe('through the dispatcher', () => {

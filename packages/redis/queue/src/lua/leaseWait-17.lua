@@ -5,7 +5,8 @@
   to this queue instance (includes/queue.lua: serveWaiters) — one hop fewer than a wake-up
   followed by a lease.
 
-  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the capabilities waited for.
+  KEYS, ARGV[1..]: the queue prologue (includes/queue.lua); declare the capabilities waited for
+                   (and the reported task's, when known).
   ARGV[A]         agentId
   ARGV[A+1]       max: most tasks to lease (0: only end the previous wait)
   ARGV[A+2]       token nonce of this call's leases ("<nonce>.<n>")
@@ -14,14 +15,34 @@
   ARGV[A+5]       the previous wait's waiter id, or "" (see withdraw in includes/queue.lua)
   ARGV[A+6]       the previous wait's nonce
   ARGV[A+7]       1: give what was pushed to the previous wait back to the queue; 0: take it
+  ARGV[A+8]       number of capabilities to lease from and wait for c, then ARGV[A+9..A+8+c]
+                  their names (each declared)
+  ARGV[A+9+c]     1: first record the outcome of one of the agent's tasks, as
+                  completeAndLease-17.lua does (the next 11 arguments: its report); 0: no
+                  report. A refused report changes nothing and the reply is its error.
 
-  Reply: {0, signals, count, then record and state line of each task} — the tasks leased
-         to the previous wait (unless given back) or, when there were none, leased now; count
-         0 means nothing was leased (and the agent is waiting when ARGV[A+4] > 0).
+  Reply: {0, signals, count, then record and state line of each task, then the reported task
+         (6 entries, includes/store.lua) when there was a report} — the tasks leased to the
+         previous wait (unless given back) or, when there were none, leased now; count 0 means
+         nothing was leased (and the agent is waiting when ARGV[A+4] > 0).
+         {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} (a refused report)
          {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+--@include "complete"
 local agentId, max, nonce, wid, ttl = ARGV[A], tonumber(ARGV[A + 1]), ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
+local caps = {}
+for c = 1, tonumber(ARGV[A + 8]) do caps[c] = ARGV[A + 8 + c] end
+local r = A + 9 + #caps
+local reported
+if ARGV[r] == '1' then
+  local id = ARGV[r + 1]
+  local refused, raw, flags, result = completeTask(id, ARGV[r + 2], ARGV[r + 3], ARGV[r + 4], ARGV[r + 5],
+    ARGV[r + 6], ARGV[r + 7], ARGV[r + 8], ARGV[r + 9], ARGV[r + 10], ARGV[r + 11])
+  if refused then return refused end
+  reported = {}
+  pushTask(reported, id, raw, flags, result)
+end
 local out = { 0, '', 0 }
 if ARGV[A + 5] ~= '' then
   out[3] = withdraw(ARGV[A + 5], agentId, ARGV[A + 6], ARGV[A + 7] == '1', out)
@@ -29,11 +50,11 @@ if ARGV[A + 5] ~= '' then
 end
 if out[3] == 0 and max > 0 then
   promoteDue(1000)
-  out[3] = leaseTasks(agentId, max, nonce, out, declaredCaps)
+  out[3] = leaseTasks(agentId, max, nonce, out, caps)
 end
 if out[3] == 0 and max > 0 and ttl > 0 then
   local expiresAt = NOW + ttl
-  for _, cap in ipairs(declaredCaps) do
+  for _, cap in ipairs(caps) do
     local key = waitingKey[cap]
     -- Waiters past their time (of a queue instance that stopped, or served through another
     -- capability) go first, so a waiting set only holds the waits of the last moments.
@@ -47,4 +68,7 @@ if out[3] == 0 and max > 0 and ttl > 0 then
   redis.call('HSET', K.waiters, wid, ORIGIN .. '|' .. expiresAt .. '|' .. max .. '|' .. nonce .. '|' .. agentId)
 end
 out[2] = publishSignals()
+if reported then
+  for _, entry in ipairs(reported) do out[#out + 1] = entry end
+end
 return out
