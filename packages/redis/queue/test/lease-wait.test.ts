@@ -207,6 +207,22 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     expect(await a.get(tasks[3]!.taskId)).toMatchObject({ state: 'queued' });
   });
 
+  it('gives a waiter the most urgent task of a batch, not the first', async () => {
+    const a = hub('a');
+    const b = hub('b');
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 5000 });
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    const { tasks } = await a.submitBatch({
+      tasks: [
+        { capability: 'echo', priority: 1, payload: 'low' },
+        { capability: 'echo', priority: 9, payload: 'high' },
+      ],
+    });
+    const [leased] = await wait;
+    expect(leased).toMatchObject({ taskId: tasks[1]!.taskId, payload: 'high' });
+    expect(await a.get(tasks[0]!.taskId)).toMatchObject({ state: 'queued' });
+  });
+
   it('ends waits when the queue closes', async () => {
     const q = hub('q');
     const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });

@@ -26,6 +26,7 @@ else
   if missing then return needKeysReply() end
   ids = {}
   reserveSeq(n)
+  handOff = n == 1
   for j = 0, n - 1 do
     ids[#ids + 1] = submitOne(first + j * TASK_ARGS)
   end

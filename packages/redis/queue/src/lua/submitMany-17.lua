@@ -16,6 +16,7 @@ local n = tonumber(ARGV[A])
 for j = 0, n - 1 do needCap(ARGV[A + 1 + j * TASK_ARGS + 1]) end
 if missing then return needKeysReply() end
 reserveSeq(n)
+handOff = n == 1
 local out = { 0, '', n }
 for j = 0, n - 1 do
   local id, created, raw = submitOne(A + 1 + j * TASK_ARGS)

@@ -6,6 +6,9 @@
 local TASK_ARGS = 10
 -- Capabilities this call already added to the capability set.
 local capabilityAdded = {}
+-- Whether a task may go straight to a waiting agent. Only when a call creates one task: with
+-- several, the waiters are served after all are stored (publishSignals), most urgent first.
+local handOff = true
 local function submitOne(i)
   local id, cap, idem = ARGV[i], ARGV[i + 1], ARGV[i + 8]
   if idem ~= '' then
@@ -24,7 +27,7 @@ local function submitOne(i)
   if ARGV[i + 7] ~= '' then t.deadlineAt = NOW + tonumber(ARGV[i + 7]) end
   -- An agent waiting for this capability gets the task at once: it is created leased and
   -- pushed, never entering the ready set (which is empty while anyone waits).
-  local waiter = t.state == 'queued' and popWaiter(cap)
+  local waiter = handOff and t.state == 'queued' and popWaiter(cap)
   local line
   if waiter then
     t.leaseDeadline = NOW + tonumber(ARGV[i + 5])

@@ -371,7 +371,7 @@ end
 
 -- Ends a wait: removes waiter `wid` of `agentId` (nonce `nonce`). When it was served already,
 -- the tasks leased to it are appended to `out` as record and state line — or, with
--- `giveBack`, returned to the queue as they were (no attempt counted). Returns how many were
+-- `giveBack`, returned to the queue (no attempt counted). Returns how many were
 -- appended. Declare the waiter's capabilities.
 local function withdraw(wid, agentId, nonce, giveBack, out)
   for _, cap in ipairs(declaredCaps) do redis.call('ZREM', waitingKey[cap], wid) end
