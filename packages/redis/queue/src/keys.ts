@@ -34,7 +34,7 @@ export interface QueueKeys {
   readonly leader: string;
   /** Counter: the leadership epoch, written by `@mcpmas/leader-election`. */
   readonly epoch: string;
-  /** Set: every capability ever submitted (the leader's delayed-task sweep walks it). */
+  /** Set: every capability that ever had a delayed task (the leader's delayed-task sweep walks it). */
   readonly capabilities: string;
   /** Pub/sub channel of wake-ups (not a key). */
   readonly signals: string;

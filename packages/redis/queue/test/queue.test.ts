@@ -378,6 +378,21 @@ describeRedis('RedisTaskQueue', () => {
     }
   });
 
+  it('sweeps a capability whose only delayed task is a retry waiting out its backoff', async () => {
+    const queue = hub('q', { errorBackoff: { baseMs: 50, maxMs: 50, jitter: 0 } });
+    const { task } = await queue.submit({ capability: 'retried', maxRetries: 1 });
+    const [held] = await queue.lease({ agentId: 'a', capabilities: ['retried'], max: 1 });
+    await queue.complete(
+      { taskId: task.id, agentId: 'a', leaseToken: held!.leaseToken },
+      { status: 'failed', error: { code: 'flaky', message: 'again', retryable: true } },
+    );
+    expect(await queue.get(task.id)).toMatchObject({ state: 'delayed' });
+    await delay(80);
+    // A fresh hub knows nothing of the capability: the leader's sweep finds it in Redis.
+    expect(await hub('leader').promoteDelayed()).toEqual([task.id]);
+    expect(await queue.get(task.id)).toMatchObject({ state: 'queued', errorRetries: 1 });
+  });
+
   it('keeps every key under the namespace hash tag', async () => {
     const queue = hub();
     await queue.submit({ capability: 'echo', idempotencyKey: 'k', deadlineMs: 10_000 });

@@ -4,8 +4,6 @@
 -- A known idempotency key (or task id) leaves everything as it is.
 -- Returns (task id, created, state line when created).
 local TASK_ARGS = 10
--- Capabilities this call already added to the capability set.
-local capabilityAdded = {}
 -- Whether a task may go straight to a waiting agent. Only when a call creates one task: with
 -- several, the waiters are served after all are stored (publishSignals), most urgent first.
 local handOff = true
@@ -47,17 +45,13 @@ local function submitOne(i)
   if t.deadlineAt then redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id) end
   if idem ~= '' then redis.call('HSET', K.idempotency, idem, id) end
   redis.call('HSET', K.tasks, id, ARGV[i + 9])
-  if not capabilityAdded[cap] then
-    redis.call('SADD', K.capabilities, cap)
-    capabilityAdded[cap] = true
-  end
   if waiter then
     redis.call('ZADD', K.leases, t.leaseDeadline, id)
     redis.call('ZADD', K.held, 0, heldMember(waiter.agentId, id))
     redis.call('HDEL', K.waiters, waiter.id)
     pushTo(waiter.origin, waiter.id, waiter.agentId, { ARGV[i + 9], line }, 1)
   elseif t.state == 'delayed' then
-    redis.call('ZADD', delayedKey[cap], ms(t.availableAt), id)
+    indexDelayed(cap, t.availableAt, id)
   else
     redis.call('ZADD', readyKey[cap], readyScore(t), id)
     signalAvailable(cap)

@@ -14,7 +14,7 @@
   KEYS[10]  events        stream the event outbox
   KEYS[11]  leader        string "<token> <hubId>" (leader election)
   KEYS[12]  epoch         leadership counter (leader election)
-  KEYS[13]  capabilities  set    every capability ever submitted
+  KEYS[13]  capabilities  set    every capability that ever had a delayed task
   KEYS[14]  state         hash   taskId -> state line (includes/store.lua)
   KEYS[15]  notes         hash   "<taskId>|e|p|c" -> error, progress, cancel reason
   KEYS[16]  held          zset   every score 0, "<#agentId>:<agentId>|<taskId>" per leased task
@@ -158,10 +158,21 @@ local function backoff(n, base, cap, jitter)
 end
 
 -- Puts a queued or delayed task where `lease` finds it, with a new sequence number.
+-- Capabilities this script added to K.capabilities, the set the leader's sweep of delayed
+-- tasks walks (only a capability with delayed tasks needs to be in it).
+local capabilityAdded = {}
+local function indexDelayed(cap, at, id)
+  redis.call('ZADD', delayedKey[cap], ms(at), id)
+  if not capabilityAdded[cap] then
+    redis.call('SADD', K.capabilities, cap)
+    capabilityAdded[cap] = true
+  end
+end
+
 local function enqueue(t)
   t.seq = nextSeq()
   if t.state == 'delayed' then
-    redis.call('ZADD', delayedKey[t.capability], ms(t.availableAt), t.id)
+    indexDelayed(t.capability, t.availableAt, t.id)
   else
     redis.call('ZADD', readyKey[t.capability], readyScore(t), t.id)
     signalAvailable(t.capability)
