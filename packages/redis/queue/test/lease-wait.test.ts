@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConflictError, createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
 import { delay, eventually } from '@mcpmas/testkit';
-import { describeRedis } from '@mcpmas/testkit/redis';
+import { describeRedis, killConnection } from '@mcpmas/testkit/redis';
 import type { Redis } from 'ioredis';
 import type { RedisTaskQueue } from '../src/index.js';
 import { countEvalsha, queueHarness } from './helpers.js';
@@ -175,6 +175,20 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const { task } = await a.submit({ capability: 'echo' });
     expect(await a.get(task.id)).toMatchObject({ state: 'queued' });
     expect((await waiting(a, 'echo')).records).toBe(0);
+  });
+
+  it('keeps waiting through a dropped pub/sub connection: a task submitted meanwhile still arrives', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 200 });
+    const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    // Redis drops the waiting hub's subscriber (a network blip); ioredis reconnects it.
+    expect(await killConnection(h.admin, `${h.namespace}:b:signals`)).toBe(1);
+    const { task } = await a.submit({ capability: 'echo' });
+    const started = performance.now();
+    expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag', attempts: 0 });
   });
 
   it('serves a waiter of several capabilities once, and forgets it in the other capabilities', async () => {
