@@ -157,10 +157,10 @@ local function backoff(n, base, cap, jitter)
   return math.floor(delay + delay * jitter * math.random() + 0.5)
 end
 
--- Puts a queued or delayed task where `lease` finds it, with a new sequence number.
 -- Capabilities this script added to K.capabilities, the set the leader's sweep of delayed
 -- tasks walks (only a capability with delayed tasks needs to be in it).
 local capabilityAdded = {}
+-- Indexes a delayed task by the time it becomes due.
 local function indexDelayed(cap, at, id)
   redis.call('ZADD', delayedKey[cap], ms(at), id)
   if not capabilityAdded[cap] then
@@ -169,6 +169,7 @@ local function indexDelayed(cap, at, id)
   end
 end
 
+-- Puts a queued or delayed task where `lease` finds it, with a new sequence number.
 local function enqueue(t)
   t.seq = nextSeq()
   if t.state == 'delayed' then
@@ -257,7 +258,7 @@ local function releaseHeld(agentId, delay, reason, backoffAt)
   local released = { requeued = {}, dead = {} }
   local crashBackoff = { tonumber(ARGV[backoffAt]), tonumber(ARGV[backoffAt + 1]), tonumber(ARGV[backoffAt + 2]) }
   for _, t in ipairs(held) do crash(t, delay, reason, released, crashBackoff) end
-  if #stray > 0 then redis.call('ZREM', K.held, unpack(stray)) end
+  for _, member in ipairs(stray) do redis.call('ZREM', K.held, member) end
   return released
 end
 
@@ -305,10 +306,11 @@ end
   in, on channel "<signals>:push:<origin>" (or returned with the reply when that is the
   caller). A push message: waiterId, count, then the record (spec, newline, payload) and the
   state line up to its agent id for each task, then the agent id, all joined by newlines (only
-  the agent id may hold one besides the records' own). A waiter whose instance has no subscriber on that channel (it died) is dropped
-  unserved. A push that pub/sub loses all the same is not lost: the waiter withdraws when its
-  wait ends (withdraw) and gets what was leased to it. (On Redis Cluster a node only counts its
-  own subscribers, so the queue does not wait this way there.)
+  the agent id may hold one besides the records' own). A waiter whose instance has no
+  subscriber on that channel (it died) is dropped unserved. A push that pub/sub loses all the
+  same is not lost: the waiter withdraws when its wait ends (withdraw) and gets what was
+  leased to it. (On Redis Cluster a node only counts its own subscribers, so the queue does
+  not wait this way there.)
 ]]
 local PUSH_SEPARATOR = '\30'
 local ownPushes = {}
