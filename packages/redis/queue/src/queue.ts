@@ -157,6 +157,11 @@ export class RedisTaskQueue implements TaskQueue {
   /** Long-polls waiting here, by waiter id (`leaseWait`). */
   private readonly waiters = new Map<string, LocalWaiter>();
   private readonly waitSliceMs: number;
+  /**
+   * On Redis Cluster a script cannot tell whether a waiter's queue instance still listens (a
+   * node counts only its own subscribers): long-polls there wait for wake-ups and lease.
+   */
+  private readonly onCluster: boolean;
   /** Capability of tasks this process saw, to declare their keys up front. */
   private readonly capabilityOf = new BoundedMap<string, string>(50_000);
   /** Capabilities each agent last leased from here, to declare on release. */
@@ -190,12 +195,7 @@ export class RedisTaskQueue implements TaskQueue {
     this.pushChannel = `${this.keys.signals}:push:${this.origin}`;
     this.connectionName = redisOptions?.connectionName ?? 'mcpmas:queue';
     this.connection = openConnection(options, this.connectionName);
-    if ('nodes' in this.connection.client) {
-      // On Redis Cluster a script cannot tell whether a waiter's instance still listens (a
-      // node counts only its own subscribers), so long-polls fall back to wake-ups and leases
-      // (the dispatcher's own loop, used when a queue has no `leaseWait`).
-      (this as { leaseWait?: unknown }).leaseWait = undefined;
-    }
+    this.onCluster = 'nodes' in this.connection.client;
   }
 
   /** The Redis client this queue talks through. */
@@ -316,7 +316,9 @@ export class RedisTaskQueue implements TaskQueue {
    * without the wake-up and lease round trips in between. The registration is renewed every
    * `waitSliceMs`, each renewal ending the previous wait in the same script. A push that
    * pub/sub lost is picked up when its wait ends; when `signal` aborts or the queue closes,
-   * whatever was pushed meanwhile goes back to the queue, with no attempt counted.
+   * whatever was pushed meanwhile goes back to the queue, with no attempt counted. On Redis
+   * Cluster, where a script cannot tell a live waiter from a dead one, it waits for
+   * `available` wake-ups and leases instead.
    */
   async leaseWait(request: {
     agentId: string;
@@ -330,6 +332,8 @@ export class RedisTaskQueue implements TaskQueue {
     if (max < 1 || capabilities.length === 0) return [];
     if (!(request.waitMs > 0) || this.closed || request.signal?.aborted)
       return this.lease({ agentId: request.agentId, capabilities, max });
+    if (this.onCluster)
+      return this.pollWait(request.agentId, capabilities, max, request.waitMs, request.signal);
     return (await this.waitLoop(request.agentId, capabilities, max, request.waitMs, request.signal)).leased;
   }
 
@@ -348,6 +352,12 @@ export class RedisTaskQueue implements TaskQueue {
     const max = Math.floor(next.max);
     if (max < 1 || capabilities.length === 0 || !(next.waitMs > 0) || this.closed || next.signal?.aborted) {
       return this.completeAndLease(ref, outcome, { capabilities, max: Math.max(0, max) });
+    }
+    if (this.onCluster) {
+      const reported = await this.completeAndLease(ref, outcome, { capabilities, max });
+      if (reported.leased.length > 0) return reported;
+      const leased = await this.pollWait(ref.agentId, capabilities, max, next.waitMs, next.signal);
+      return { task: reported.task, leased };
     }
     const report = this.completeArgs(ref, outcome);
     const { leased, task } = await this.waitLoop(ref.agentId, capabilities, max, next.waitMs, next.signal, {
@@ -435,6 +445,48 @@ export class RedisTaskQueue implements TaskQueue {
     // The last wait ended unanswered: withdraw it, taking what a lost push brought — or,
     // when the caller is gone, giving it back.
     return done(await step(previous, undefined, this.closed || signal?.aborted === true));
+  }
+
+  /**
+   * The long-poll where tasks cannot be pushed (Redis Cluster): listen for `available`
+   * wake-ups of these capabilities, lease, and wait for a wake-up or `waitSliceMs` before
+   * looking again.
+   */
+  private async pollWait(
+    agentId: string,
+    capabilities: string[],
+    max: number,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<LeasedTask[]> {
+    const deadline = performance.now() + waitMs;
+    const waiter: LocalWaiter = { pushed: undefined, wake: noop };
+    let woken = false;
+    const unsubscribe = this.subscribe((s) => {
+      if (s.type === 'available' && capabilities.includes(s.capability)) {
+        woken = true;
+        waiter.wake();
+      }
+    });
+    // Listed with the waits, so close() ends it too.
+    const id = newToken();
+    this.waiters.set(id, waiter);
+    try {
+      await this.subscribed;
+      for (;;) {
+        woken = false;
+        const leased = await this.lease({ agentId, capabilities, max });
+        const remaining = deadline - performance.now();
+        if (leased.length > 0 || remaining <= 0 || this.closed || signal?.aborted) return leased;
+        // A wake-up during the lease: look again at once.
+        if (!woken)
+          await waitForPush(waiter, Math.min(remaining, this.waitSliceMs), signal, () => this.closed);
+        waiter.wake = noop;
+      }
+    } finally {
+      this.waiters.delete(id);
+      unsubscribe();
+    }
   }
 
   /** Leased tasks from a reply: `reply[i]` is their count, then spec, state line, payload each. */

@@ -165,6 +165,29 @@ async function stopCluster(): Promise<void> {
     }
   });
 
+  it('long-polls without pushes: a waiting agent gets a task another hub submits, by wake-up and lease', async () => {
+    const namespace = freshNamespace('cluster-wait');
+    const waiting = new RedisTaskQueue({ redis: cluster.connect(), namespace });
+    const submitting = new RedisTaskQueue({ redis: cluster.connect(), namespace });
+    try {
+      const started = performance.now();
+      const wait = waiting.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 100));
+      const { task } = await submitting.submit({ capability: 'echo', payload: 'x' });
+      expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+      expect(performance.now() - started).toBeLessThan(5000);
+      // No waiter registrations on Cluster.
+      expect(await waiting.client.hlen(waiting.keys.waiters)).toBe(0);
+      // The time runs out empty-handed too.
+      expect(await waiting.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 300 })).toEqual(
+        [],
+      );
+    } finally {
+      await waiting.close();
+      await submitting.close();
+    }
+  });
+
   it('spreads namespaces over the nodes but keeps each namespace on one slot', async () => {
     const client = cluster.connect();
     const slots = new Set<number>();

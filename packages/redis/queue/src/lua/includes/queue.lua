@@ -310,7 +310,7 @@ end
   subscriber on that channel (it died) is dropped unserved. A push that pub/sub loses all the
   same is not lost: the waiter withdraws when its wait ends (withdraw) and gets what was
   leased to it. (On Redis Cluster a node only counts its own subscribers, so the queue does
-  not wait this way there.)
+  not register waiters there: it waits for wake-ups and leases.)
 ]]
 local PUSH_SEPARATOR = '\30'
 local ownPushes = {}
