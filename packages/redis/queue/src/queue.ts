@@ -383,6 +383,7 @@ export class RedisTaskQueue implements TaskQueue {
     await this.ensurePushChannel();
     const deadline = performance.now() + waitMs;
     let reported: TaskView | undefined;
+    const refused = new WeakSet<object>();
     /** One script call: the report (once), ends `previous` (`withdraw` in the Lua), leases, waits. */
     const step = async (previous: Wait | undefined, current: Wait | undefined, giveBack: boolean) => {
       const sending = report;
@@ -402,7 +403,12 @@ export class RedisTaskQueue implements TaskQueue {
         ...capabilities,
         ...(sending ? [1, ...sending.args] : [0]),
       ]);
-      if (Number(reply[0]) < 0) throw scriptError(reply, sending ? { ref: sending.ref } : {});
+      if (Number(reply[0]) < 0) {
+        // A refused report: the script stopped before anything else (nothing to clean up).
+        const error = scriptError(reply, sending ? { ref: sending.ref } : {});
+        refused.add(error);
+        throw error;
+      }
       const leased = this.leasedFrom(reply, 2);
       if (sending) {
         reported = toView(reply, 3 + LEASED_ENTRIES * leased.length);
@@ -427,10 +433,13 @@ export class RedisTaskQueue implements TaskQueue {
         leased = await step(previous, current, false);
       } catch (error) {
         this.waiters.delete(current.id);
-        // Either wait may be registered: end both, so nothing is leased to a wait nobody
-        // reads (if that fails too, the registrations expire within a slice).
-        for (const wait of [previous, current]) {
-          if (wait) void step(wait, undefined, true).catch(noop);
+        // Unless the script refused the report, either wait may be registered: end both, so
+        // nothing is leased to a wait nobody reads (if that fails too, the registrations
+        // expire within a slice).
+        if (!refused.has(error as object)) {
+          for (const wait of [previous, current]) {
+            if (wait) void step(wait, undefined, true).catch(noop);
+          }
         }
         throw error;
       }

@@ -289,6 +289,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
       const { task: submitted } = await q.submit({ capability: 'echo' });
       const [held] = await q.lease({ agentId: 'ag', capabilities: ['echo'], max: 1 });
       await q.submit({ capability: 'echo' });
+      const calls = countEvalsha(q);
       await expect(
         q.completeAndWait(
           { taskId: submitted.id, agentId: 'ag', leaseToken: 'not-the-token' },
@@ -296,6 +297,8 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
           { capabilities: ['echo'], max: 1, waitMs: 5000 },
         ),
       ).rejects.toBeInstanceOf(ConflictError);
+      // One script call: refused before it registered anything, so nothing to clean up.
+      expect(calls.calls).toBe(1);
       expect(await q.get(submitted.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
       expect(await q.leasedBy('ag')).toEqual([held!.taskId]);
       expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
