@@ -18,13 +18,16 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     records: await h.admin.hlen(queue.keys.waiters),
     entries: await h.admin.zcard(queue.keys.waiting(capability)),
   });
+  /** Resolves once `records` waiters are registered in `queue`'s namespace for `capability`. */
+  const untilWaiting = (queue: RedisTaskQueue, capability: string, records = 1) =>
+    eventually(async () => (await waiting(queue, capability)).records === records, 2000, 5);
 
   it('pushes a task submitted on another hub to the agent waiting here: one script call on the waiting side', async () => {
     const a = hub('a');
     const b = hub('b');
     const calls = countEvalsha(b);
     const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 5000 });
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     const { task } = await a.submit({ capability: 'echo', payload: { n: 1 } });
     const [leased, ...more] = await wait;
     expect(more).toEqual([]);
@@ -49,7 +52,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
   it('hands a task submitted through the same queue instance over in the script reply', async () => {
     const q = hub('q');
     const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 2, waitMs: 5000 });
-    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(q, 'echo');
     const { task } = await q.submit({ capability: 'echo' });
     const leased = await wait;
     expect(leased.map((t) => t.taskId)).toEqual([task.id]);
@@ -99,7 +102,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
       waitMs: 10_000,
       signal: controller.signal,
     });
-    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(q, 'echo');
     const started = performance.now();
     controller.abort();
     expect(await wait).toEqual([]);
@@ -114,7 +117,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const b = hub('b', { waitSliceMs: 300 });
     losePushes(b);
     const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     const { task } = await a.submit({ capability: 'echo' });
     expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
     const started = performance.now();
@@ -141,7 +144,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
       waitMs: 10_000,
       signal: controller.signal,
     });
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     const { task } = await a.submit({ capability: 'echo' });
     expect(await a.get(task.id)).toMatchObject({ state: 'leased', agentId: 'ag' });
     controller.abort();
@@ -158,7 +161,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     void b
       .leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 })
       .catch(() => undefined);
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     // Gone without a word, as a killed process: its registration is still in Redis.
     (b as unknown as { subscriber: Redis }).subscriber.disconnect();
     await eventually(
@@ -181,7 +184,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const a = hub('a');
     const b = hub('b', { waitSliceMs: 200 });
     const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     // Redis drops the waiting hub's subscriber (a network blip); ioredis reconnects it.
     expect(await killConnection(h.admin, `${h.namespace}:b:signals`)).toBe(1);
     const { task } = await a.submit({ capability: 'echo' });
@@ -195,7 +198,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const a = hub('a');
     const b = hub('b', { waitSliceMs: 100 });
     const wait = b.leaseWait({ agentId: 'ag', capabilities: ['x', 'y'], max: 1, waitMs: 5000 });
-    await eventually(async () => (await waiting(b, 'x')).records === 1, 2000, 5);
+    await untilWaiting(b, 'x');
     const { task } = await a.submit({ capability: 'y' });
     expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
     // Its entry under x is left behind; it neither takes the next x task nor lingers long.
@@ -210,7 +213,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const waits: Array<Promise<LeasedTask[]>> = [];
     for (const agentId of ['w1', 'w2', 'w3']) {
       waits.push(b.leaseWait({ agentId, capabilities: ['echo'], max: 1, waitMs: 5000 }));
-      await eventually(async () => (await waiting(b, 'echo')).records === waits.length, 2000, 5);
+      await untilWaiting(b, 'echo', waits.length);
     }
     const { tasks } = await a.submitBatch({
       tasks: [1, 2, 3, 4].map((n) => ({ capability: 'echo', payload: n })),
@@ -225,7 +228,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const a = hub('a');
     const b = hub('b');
     const wait = b.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 5000 });
-    await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(b, 'echo');
     const { tasks } = await a.submitBatch({
       tasks: [
         { capability: 'echo', priority: 1, payload: 'low' },
@@ -240,7 +243,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
   it('ends waits when the queue closes', async () => {
     const q = hub('q');
     const wait = q.leaseWait({ agentId: 'ag', capabilities: ['echo'], max: 1, waitMs: 10_000 });
-    await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+    await untilWaiting(q, 'echo');
     const started = performance.now();
     await q.close();
     expect(await wait.catch(() => [])).toEqual([]);
@@ -259,7 +262,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
         { status: 'succeeded', result: 'ok' },
         { capabilities: ['echo'], max: 1, waitMs: 5000 },
       );
-      await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+      await untilWaiting(b, 'echo');
       expect(await a.get(first!.taskId)).toMatchObject({ state: 'succeeded', result: 'ok' });
       const { task: second } = await a.submit({ capability: 'echo', payload: 'second' });
       const { task, leased } = await next;
@@ -336,7 +339,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
           ctx,
         );
         const poll = onB.call('task.next', { agentId: 'ag', waitMs: 5000 }, ctx);
-        await eventually(async () => (await waiting(b, 'echo')).records === 1, 2000, 5);
+        await untilWaiting(b, 'echo');
         const before = calls.calls;
         const { task } = await onA.call('task.submit', { capability: 'echo', payload: 7 }, ctx);
         const { tasks } = await poll;
@@ -358,7 +361,7 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
         ctx,
       );
       const poll = dispatcher.call('task.next', { agentId: 'ag', waitMs: 10_000 }, ctx);
-      await eventually(async () => (await waiting(q, 'echo')).records === 1, 2000, 5);
+      await untilWaiting(q, 'echo');
       dispatcher.close();
       expect(await poll).toEqual({ tasks: [] });
       expect(await waiting(q, 'echo')).toEqual({ records: 0, entries: 0 });
