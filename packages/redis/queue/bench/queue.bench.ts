@@ -20,7 +20,8 @@
 import type { LeasedTask, TaskOutcome } from '@mcpmas/core';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { RedisTaskQueue } from '../src/index.js';
+// The built package, as users run it (the root script builds first).
+import { RedisTaskQueue } from '../dist/index.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);

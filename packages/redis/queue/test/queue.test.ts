@@ -393,6 +393,47 @@ describeRedis('RedisTaskQueue', () => {
     expect(await queue.get(task.id)).toMatchObject({ state: 'queued', errorRetries: 1 });
   });
 
+  it('a many-task lease (bulk path) skips past-deadline and stale entries and spans rounds', async () => {
+    const queue = hub('q');
+    // 520 tasks, more than one bulk round (500), most urgent first by priority.
+    const { tasks } = await queue.submitBatch({
+      tasks: Array.from({ length: 520 }, (_, i) => ({ capability: 'bulk', payload: i, priority: i % 2 })),
+    });
+    const ids = tasks.map((t) => t.taskId);
+    // Among the most urgent: two whose total deadline has passed, and one ready entry whose
+    // task is gone (as after a crash between scripts of an older version).
+    const expired = await Promise.all(
+      [0, 1].map(
+        async () => (await queue.submit({ capability: 'bulk', priority: 5, deadlineMs: 30 })).task.id,
+      ),
+    );
+    await h.admin.zadd(queue.keys.ready('bulk'), 0, 'task_gone');
+    await delay(60);
+    const leased = await queue.lease({ agentId: 'a', capabilities: ['bulk'], max: 515 });
+    expect(leased).toHaveLength(515);
+    // Priority 1 (odd indexes) before priority 0, FIFO within each; tokens all distinct.
+    const expected = [...ids.filter((_, i) => i % 2 === 1), ...ids.filter((_, i) => i % 2 === 0)].slice(
+      0,
+      515,
+    );
+    expect(leased.map((t) => t.taskId)).toEqual(expected);
+    expect(new Set(leased.map((t) => t.leaseToken)).size).toBe(515);
+    for (const id of expired) expect((await queue.get(id))?.state).toBe('timed_out');
+    expect(await h.admin.zscore(queue.keys.ready('bulk'), 'task_gone')).toBeNull();
+    // Each leased task is held by the agent with a lease deadline, and can be reported.
+    expect(await h.admin.zcard(queue.keys.leases)).toBe(515);
+    const sample = leased[514]!;
+    expect(await queue.get(sample.taskId)).toMatchObject({ state: 'leased', agentId: 'a', attempts: 0 });
+    await queue.complete(
+      { taskId: sample.taskId, agentId: 'a', leaseToken: sample.leaseToken },
+      { status: 'succeeded' },
+    );
+    const released = await queue.releaseAgent('a', 'unregistered');
+    expect(released.requeued).toHaveLength(514);
+    const rest = await queue.lease({ agentId: 'b', capabilities: ['bulk'], max: 600 });
+    expect(rest).toHaveLength(519);
+  });
+
   it('keeps every key under the namespace hash tag', async () => {
     const queue = hub();
     await queue.submit({ capability: 'echo', idempotencyKey: 'k', deadlineMs: 10_000 });

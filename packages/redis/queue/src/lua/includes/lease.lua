@@ -5,12 +5,61 @@ local function pushLeased(out, id, line)
   out[n + 2] = line
 end
 
+-- Most tasks one round of leaseMany pops (bounds the arguments each bulk command takes).
+local LEASE_ROUND = 500
+
+-- leaseTasks from one capability, when more than one task is asked for: each round pops the
+-- most urgent tasks at once and writes their state lines, lease deadlines and holder entries
+-- with one command each, instead of one command per task for each.
+local function leaseMany(agentId, max, nonce, out, key)
+  local count = 0
+  while count < max do
+    local popped = redis.call('ZPOPMIN', key, math.min(max - count, LEASE_ROUND))
+    if #popped == 0 then break end
+    local ids = {}
+    for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
+    local raws = redis.call('HMGET', K.state, unpack(ids))
+    local leased, lines, states, deadlines, holders = {}, {}, {}, {}, {}
+    for j, id in ipairs(ids) do
+      local raw = raws[j]
+      local head, available, deadlineAt, timeoutMs, notes
+      if raw then head, available, deadlineAt, timeoutMs, notes = string.match(raw, QUEUED_LINE) end
+      if head then
+        if deadlineAt ~= '' and tonumber(deadlineAt) <= NOW then
+          finish(loadTask(id), 'timed_out')
+        else
+          count = count + 1
+          local leaseDeadline = NOW + tonumber(timeoutMs)
+          local line = 'leased|' .. head .. '|' .. NOW .. '|' .. available .. '|' .. leaseDeadline .. '||'
+            .. deadlineAt .. '|' .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId
+          local n = #leased
+          leased[n + 1], lines[n + 1] = id, line
+          states[2 * n + 1], states[2 * n + 2] = id, line
+          deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
+          holders[2 * n + 1], holders[2 * n + 2] = 0, heldMember(agentId, id)
+        end
+      end
+    end
+    if #leased > 0 then
+      redis.call('HSET', K.state, unpack(states))
+      redis.call('ZADD', K.leases, unpack(deadlines))
+      redis.call('ZADD', K.held, unpack(holders))
+      local records = redis.call('HMGET', K.tasks, unpack(leased))
+      local n = #out
+      for j = 1, #leased do
+        out[n + 2 * j - 1], out[n + 2 * j] = records[j], lines[j]
+      end
+    end
+  end
+  return count
+end
+
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
 -- capabilities `caps` (declared) to `agentId`, appending each to `out` (pushLeased). Uses the
 -- queue prologue; callers promote due delayed tasks first (promoteDue). Returns how many were
 -- leased.
-
 local function leaseTasks(agentId, max, nonce, out, caps)
+  if #caps == 1 and max > 1 then return leaseMany(agentId, max, nonce, out, readyKey[caps[1]]) end
   local count = 0
   while count < max do
     local bestKey, bestScore
