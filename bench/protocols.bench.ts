@@ -13,8 +13,12 @@
  * over echo CPU per call. Targets (issue 4): ≤ 2 on ws, HTTP and gRPC; ws p50 < 1 ms.
  *
  * CPU is measured in steady state: BENCH_WARMUP (default 5000) calls at 64 in flight run
- * first, unmeasured, then BENCH_TOTAL (default 10000). Other settings: BENCH_SEQUENTIAL
- * (latency samples, 300), BENCH_PROTOCOLS (http,ws,grpc,mcp), BENCH_CPU_PROF=<dir>.
+ * first, unmeasured, then BENCH_TOTAL (default 10000). On a shared machine one pair of runs
+ * can land on either side of a neighbour's burst, so each protocol runs BENCH_ROUNDS (default
+ * 3) rounds of echo-then-hub, fresh processes each time; the table shows the round with the
+ * median ratio and the line under it every round's ratio. MCP, which is not a target and runs
+ * about 300 calls a second, gets one round. Other settings: BENCH_SEQUENTIAL (latency
+ * samples, 300), BENCH_PROTOCOLS (http,ws,grpc,mcp), BENCH_CPU_PROF=<dir>.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -38,6 +42,7 @@ const TOTAL = Number(process.env.BENCH_TOTAL ?? 10_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5000);
 const IN_FLIGHT = 64;
 const PROTOCOLS = (process.env.BENCH_PROTOCOLS ?? 'http,ws,grpc,mcp').split(',');
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 
 interface Server {
   child: ChildProcess;
@@ -228,13 +233,18 @@ async function main() {
   const widths = [30, 9, 9, 10, 12, 10];
   console.log(row(['', 'p50 ms', 'p99 ms', 'per s', 'CPU µs/call', 'CPU ratio'], widths));
   for (const protocol of PROTOCOLS) {
-    const echoServer = await startServer(`echo-${protocol}`);
-    const echo = await echoClient(protocol, echoServer.addresses);
-    const raw = await measure(echoServer, echo.call);
-    await echo.close();
-    await echoServer.stop();
-    const hub = await hubRoundTrip(protocol);
-    const ratio = hub.cpuUsPerCall / raw.cpuUsPerCall;
+    const rounds: Array<{ raw: Figures; hub: Figures; ratio: number }> = [];
+    for (let round = 0; round < (protocol === 'mcp' ? 1 : ROUNDS); round++) {
+      const echoServer = await startServer(`echo-${protocol}`);
+      const echo = await echoClient(protocol, echoServer.addresses);
+      const raw = await measure(echoServer, echo.call);
+      await echo.close();
+      await echoServer.stop();
+      const hub = await hubRoundTrip(protocol);
+      rounds.push({ raw, hub, ratio: hub.cpuUsPerCall / raw.cpuUsPerCall });
+    }
+    const ratios = rounds.map((r) => r.ratio);
+    const { raw, hub, ratio } = [...rounds].sort((a, b) => a.ratio - b.ratio)[(rounds.length - 1) >> 1]!;
     console.log(
       row(
         [
@@ -261,6 +271,9 @@ async function main() {
         widths,
       ),
     );
+    if (rounds.length > 1) {
+      console.log(`  ${protocol}: CPU ratio of each round ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+    }
   }
   console.log(
     '\nper s: echo calls or hub tasks per second. A hub task is 3+ protocol calls (submit, get, result, and',
@@ -268,6 +281,9 @@ async function main() {
   console.log(
     'task.next polls on HTTP/MCP or pushed leases on ws/gRPC); CPU per call divides by all of them.',
   );
+  if (ROUNDS > 1) {
+    console.log(`Each protocol ran ${ROUNDS} rounds (MCP one); shown: the round with the median CPU ratio.`);
+  }
 }
 
 await main();
