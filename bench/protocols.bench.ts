@@ -30,7 +30,7 @@ import { HttpTransport } from '@mcpmas/adapter-http';
 import { McpTransport } from '@mcpmas/adapter-mcp';
 import { WsTransport } from '@mcpmas/adapter-ws';
 import { ModelAgent } from '@mcpmas/agent';
-import { type AgentCommInterface, HubClient } from '@mcpmas/core';
+import { type AgentCommInterface, HubClient, isTerminal } from '@mcpmas/core';
 import { Pool } from 'undici';
 import { WebSocket } from 'ws';
 import { echoDefinition } from './grpc-echo.js';
@@ -215,7 +215,9 @@ async function hubRoundTrip(protocol: string): Promise<Figures> {
   try {
     return await measure(server, async () => {
       const { task } = await client.submit(body);
-      const done = await client.get({ taskId: task.id, waitMs: 10_000 });
+      // A wait can end before the task does (the slow MCP stack under load): wait again.
+      let done = await client.get({ taskId: task.id, waitMs: 10_000 });
+      while (!isTerminal(done.task.state)) done = await client.get({ taskId: task.id, waitMs: 10_000 });
       if (done.task.state !== 'succeeded') throw new Error(`task ended ${done.task.state}`);
     });
   } finally {
