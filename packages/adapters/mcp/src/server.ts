@@ -107,13 +107,14 @@ export function createMcpServer(
 
   for (const name of TOOL_NAMES) {
     const spec: ToolSpec = MCP_TOOLS[name];
+    const schemas = advertisedSchemas(name);
     server.registerTool(
       name,
       {
         title: spec.title,
         description: toolDescription(name),
-        inputSchema: advertisedSchema(toolInputSchema(name)),
-        outputSchema: advertisedSchema(toolOutputSchema(name)),
+        inputSchema: schemas.input,
+        outputSchema: schemas.output,
         annotations: spec.annotations,
       },
       async (args: unknown, ctx: ServerContext): Promise<CallToolResult> => {
@@ -180,6 +181,35 @@ export function createMcpServer(
   );
 
   return server;
+}
+
+type AdvertisedSchema = ReturnType<typeof advertisedSchema>;
+const advertised = new Map<ToolName, { input: AdvertisedSchema; output: AdvertisedSchema }>();
+
+/**
+ * A tool's input and output schemas as registered, converted from core's zod schemas once per
+ * process: a server is built for every stateless HTTP request, and converting 11 tools' schemas
+ * each time cost more than half of each request's CPU. Frozen, as every server shares them.
+ * @internal exported for tests
+ */
+export function advertisedSchemas(name: ToolName): { input: AdvertisedSchema; output: AdvertisedSchema } {
+  let schemas = advertised.get(name);
+  if (!schemas) {
+    schemas = {
+      input: advertisedSchema(deepFreeze(toolInputSchema(name))),
+      output: advertisedSchema(deepFreeze(toolOutputSchema(name))),
+    };
+    advertised.set(name, schemas);
+  }
+  return schemas;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -14,7 +14,15 @@ import {
   ProtocolError,
   StreamableHTTPClientTransport,
 } from '@modelcontextprotocol/client';
-import { MCP_TOOLS, McpTransport, TOOL_BY_OPERATION, TOOL_NAMES } from '../src/index.js';
+import {
+  MCP_TOOLS,
+  McpTransport,
+  TOOL_BY_OPERATION,
+  TOOL_NAMES,
+  toolInputSchema,
+  toolOutputSchema,
+} from '../src/index.js';
+import { advertisedSchemas } from '../src/server.js';
 import { delay, KEYS, raw, serveMcp, skills, startHub, type TestHub } from './helpers.js';
 
 let hub: TestHub;
@@ -53,6 +61,12 @@ async function mcpTransport(apiKey: string = KEYS.admin, extra: { fetch?: FetchL
   transports.push(t);
   await t.start();
   return t;
+}
+
+/** Whether `value` and every object inside it are frozen. */
+function allFrozen(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  return Object.isFrozen(value) && Object.values(value).every(allFrozen);
 }
 
 describe('tools', () => {
@@ -97,6 +111,25 @@ describe('tools', () => {
     // Success is the reply, failure is `{ error }`: both are in the advertised output.
     const output = get.outputSchema as { anyOf: Array<{ required?: string[] }> };
     expect(output.anyOf.map((s) => s.required)).toEqual([['task'], ['error']]);
+  });
+
+  it('converts each tool schema once per process; every server shares the frozen result', async () => {
+    for (const name of TOOL_NAMES) {
+      const first = advertisedSchemas(name);
+      expect(advertisedSchemas(name)).toBe(first);
+      const input = first.input['~standard'].jsonSchema.input({ target: 'draft-2020-12' });
+      const output = first.output['~standard'].jsonSchema.output({ target: 'draft-2020-12' });
+      // The same schemas a fresh conversion gives, and nothing can change them.
+      expect(input).toEqual(toolInputSchema(name));
+      expect(output).toEqual(toolOutputSchema(name));
+      expect(allFrozen(input) && allFrozen(output)).toBe(true);
+      expect(() => {
+        (input as Record<string, unknown>).type = 'string';
+      }).toThrow(TypeError);
+    }
+    // Listed over two separate stateless requests (a server built for each): the same schemas.
+    const [a, b] = [await sdkClient(), await sdkClient()];
+    expect((await a.listTools()).tools).toEqual((await b.listTools()).tools);
   });
 
   it('returns the reply as structuredContent with a JSON text rendering', async () => {
