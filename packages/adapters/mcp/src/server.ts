@@ -17,6 +17,7 @@ import {
   advertisedSchema,
   MCP_TOOLS,
   TOOL_NAMES,
+  type ToolName,
   type ToolSpec,
   toolDescription,
   toolInputSchema,
