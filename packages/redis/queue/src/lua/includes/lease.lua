@@ -5,6 +5,23 @@ local function pushLeased(out, id, line)
   out[n + 2] = line
 end
 
+-- The leased state line of task `id` (state line `raw`) as lease number `count` of this
+-- call: only state, updatedAt, lease deadline, token and agent change. Returns the line and
+-- the lease deadline; nil when the task is not queued (a stale ready entry), after moving it
+-- to timed_out when its total deadline has passed.
+local function leasedLine(id, raw, agentId, nonce, count)
+  local head, available, deadlineAt, timeoutMs, notes
+  if raw then head, available, deadlineAt, timeoutMs, notes = string.match(raw, QUEUED_LINE) end
+  if not head then return nil end
+  if deadlineAt ~= '' and tonumber(deadlineAt) <= NOW then
+    finish(loadTask(id), 'timed_out')
+    return nil
+  end
+  local leaseDeadline = NOW + tonumber(timeoutMs)
+  return 'leased|' .. head .. '|' .. NOW .. '|' .. available .. '|' .. leaseDeadline .. '||' .. deadlineAt .. '|'
+    .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId, leaseDeadline
+end
+
 -- Most tasks one round of leaseMany pops (bounds the arguments each bulk command takes).
 local LEASE_ROUND = 500
 
@@ -21,23 +38,14 @@ local function leaseMany(agentId, max, nonce, out, key)
     local raws = redis.call('HMGET', K.state, unpack(ids))
     local leased, lines, states, deadlines, holders = {}, {}, {}, {}, {}
     for j, id in ipairs(ids) do
-      local raw = raws[j]
-      local head, available, deadlineAt, timeoutMs, notes
-      if raw then head, available, deadlineAt, timeoutMs, notes = string.match(raw, QUEUED_LINE) end
-      if head then
-        if deadlineAt ~= '' and tonumber(deadlineAt) <= NOW then
-          finish(loadTask(id), 'timed_out')
-        else
-          count = count + 1
-          local leaseDeadline = NOW + tonumber(timeoutMs)
-          local line = 'leased|' .. head .. '|' .. NOW .. '|' .. available .. '|' .. leaseDeadline .. '||'
-            .. deadlineAt .. '|' .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId
-          local n = #leased
-          leased[n + 1], lines[n + 1] = id, line
-          states[2 * n + 1], states[2 * n + 2] = id, line
-          deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
-          holders[2 * n + 1], holders[2 * n + 2] = 0, heldMember(agentId, id)
-        end
+      local line, leaseDeadline = leasedLine(id, raws[j], agentId, nonce, count + 1)
+      if line then
+        count = count + 1
+        local n = #leased
+        leased[n + 1], lines[n + 1] = id, line
+        states[2 * n + 1], states[2 * n + 2] = id, line
+        deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
+        holders[2 * n + 1], holders[2 * n + 2] = 0, heldMember(agentId, id)
       end
     end
     if #leased > 0 then
@@ -80,23 +88,13 @@ local function leaseTasks(agentId, max, nonce, out, caps)
     if not bestKey then break end
     local id = redis.call('ZPOPMIN', bestKey)[1]
     if not id then break end
-    local raw = redis.call('HGET', K.state, id)
-    -- Only the line is rewritten: state, updatedAt, lease deadline, token, agent.
-    local head, available, deadlineAt, timeoutMs, notes
-    if raw then head, available, deadlineAt, timeoutMs, notes = string.match(raw, QUEUED_LINE) end
-    if head then
-      if deadlineAt ~= '' and tonumber(deadlineAt) <= NOW then
-        finish(loadTask(id), 'timed_out')
-      else
-        count = count + 1
-        local leaseDeadline = NOW + tonumber(timeoutMs)
-        local line = 'leased|' .. head .. '|' .. NOW .. '|' .. available .. '|' .. leaseDeadline .. '||'
-          .. deadlineAt .. '|' .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId
-        redis.call('HSET', K.state, id, line)
-        redis.call('ZADD', K.leases, leaseDeadline, id)
-        redis.call('ZADD', K.held, 0, heldMember(agentId, id))
-        pushLeased(out, id, line)
-      end
+    local line, leaseDeadline = leasedLine(id, redis.call('HGET', K.state, id), agentId, nonce, count + 1)
+    if line then
+      count = count + 1
+      redis.call('HSET', K.state, id, line)
+      redis.call('ZADD', K.leases, leaseDeadline, id)
+      redis.call('ZADD', K.held, 0, heldMember(agentId, id))
+      pushLeased(out, id, line)
     end
   end
   return count
