@@ -63,9 +63,9 @@ local function leaseMany(agentId, max, nonce, out, key)
 end
 
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
--- capabilities `caps` (declared) to `agentId`, appending each to `out` (pushLeased). Uses the
--- queue prologue; callers promote due delayed tasks first (promoteDue). Returns how many were
--- leased.
+-- capabilities `caps` (declared) to `agentId`, appending each to `out` as record and state
+-- line (pushLeased; leaseMany reads the records of a round at once). Uses the queue prologue;
+-- callers promote due delayed tasks first (promoteDue). Returns how many were leased.
 local function leaseTasks(agentId, max, nonce, out, caps)
   if #caps == 1 and max > 1 then return leaseMany(agentId, max, nonce, out, readyKey[caps[1]]) end
   local count = 0
