@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { expect, it } from '@jest/globals';
 import { ConflictError, createDispatcher, MemoryRegistry, type QueueSignal } from '@mcpmas/core';
 import { RedisLeaderElector } from '@mcpmas/leader-election';
@@ -359,6 +360,27 @@ describeRedis('RedisTaskQueue', () => {
       5000,
       100,
     );
+  });
+
+  it('writes the Redis clock as exact digits, milliseconds zero-padded (nowMs)', async () => {
+    // The scripts build state lines from NOW_S, the digits nowMs returns beside the number.
+    // Sample until instants whose millisecond part needs padding (< 100) have come up.
+    const source = `${readFileSync(new URL('../src/lua/includes/time.lua', import.meta.url), 'utf8')}
+local n, s = nowMs()
+local t = redis.call('TIME')
+return { tostring(n), s, t[1], t[2] }`;
+    let padded = 0;
+    for (let i = 0; i < 5000 && padded < 5; i++) {
+      const [number, digits, seconds, micros] = (await h.admin.eval(source, 0)) as string[];
+      expect(digits).toMatch(/^\d{13}$/);
+      expect(Number(digits)).toBe(Number(number));
+      // TIME read right after: the same millisecond or a later one.
+      const after = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      expect(after - Number(digits)).toBeGreaterThanOrEqual(0);
+      expect(after - Number(digits)).toBeLessThan(50);
+      if (Number(digits) % 1000 < 100) padded += 1;
+    }
+    expect(padded).toBe(5);
   });
 
   it('takes every time from the Redis clock, whatever the local clock says', async () => {

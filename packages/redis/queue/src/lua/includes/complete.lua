@@ -20,7 +20,7 @@ local function completeFast(id, agentId, token, hasResult, result)
   if deadlineAt ~= '' then redis.call('ZREM', K.deadlines, id) end
   redis.call('RPUSH', K.terminal, id)
   signalTerminal({ id = id, state = 'succeeded', agentId = agentId })
-  local line = 'succeeded|' .. head .. '|' .. NOW .. '|' .. available .. '||' .. NOW .. '|' .. deadlineAt
+  local line = 'succeeded|' .. head .. '|' .. NOW_S .. '|' .. available .. '||' .. NOW_S .. '|' .. deadlineAt
     .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId
   redis.call('HSET', K.state, id, line)
   return nil, line, tonumber(notes) or 0, hasResult == '1' and result or false

@@ -26,14 +26,17 @@ local function submitOne(i)
   -- An agent waiting for this capability gets the task at once: it is created leased and
   -- pushed, never entering the ready set (which is empty while anyone waits).
   local waiter = handOff and t.state == 'queued' and popWaiter(cap)
-  local line
+  -- The line is built from digits (NOW_S, ms): see int in store.lua.
+  local head = '|0|0|' .. ms(t.seq) .. '|' .. NOW_S .. '|' .. NOW_S .. '|' .. (delay > 0 and ms(t.availableAt) or NOW_S)
+  local deadlineAt = t.deadlineAt and ms(t.deadlineAt) or ''
+  local line, leaseDeadline
   if waiter then
     t.leaseDeadline = NOW + tonumber(ARGV[i + 5])
-    line = 'leased|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|' .. t.leaseDeadline
-      .. '||' .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0|' .. waiter.nonce .. '.1|' .. waiter.agentId
+    leaseDeadline = ms(t.leaseDeadline)
+    line = 'leased' .. head .. '|' .. leaseDeadline .. '||' .. deadlineAt .. '|' .. ARGV[i + 5] .. '|0|'
+      .. waiter.nonce .. '.1|' .. waiter.agentId
   else
-    line = t.state .. '|0|0|' .. t.seq .. '|' .. NOW .. '|' .. NOW .. '|' .. t.availableAt .. '|||'
-      .. (t.deadlineAt or '') .. '|' .. ARGV[i + 5] .. '|0||'
+    line = t.state .. head .. '|||' .. deadlineAt .. '|' .. ARGV[i + 5] .. '|0||'
   end
   -- The same call run twice (ioredis resends a command whose reply a dropped connection
   -- lost) must not reset the task it created the first time: the state line is written
@@ -42,12 +45,12 @@ local function submitOne(i)
     if waiter then redis.call('ZADD', waitingKey[cap], waiter.score, waiter.id) end
     return id, false
   end
-  if t.deadlineAt then redis.call('ZADD', K.deadlines, ms(t.deadlineAt), id) end
+  if t.deadlineAt then redis.call('ZADD', K.deadlines, deadlineAt, id) end
   if idem ~= '' then redis.call('HSET', K.idempotency, idem, id) end
   redis.call('HSET', K.tasks, id, ARGV[i + 9])
   if waiter then
-    redis.call('ZADD', K.leases, t.leaseDeadline, id)
-    redis.call('ZADD', K.held, 0, heldMember(waiter.agentId, id))
+    redis.call('ZADD', K.leases, leaseDeadline, id)
+    redis.call('ZADD', K.held, '0', heldMember(waiter.agentId, id))
     redis.call('HDEL', K.waiters, waiter.id)
     pushTo(waiter.origin, waiter.id, waiter.agentId, { ARGV[i + 9], line }, 1)
   elseif t.state == 'delayed' then

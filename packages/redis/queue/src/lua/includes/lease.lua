@@ -7,7 +7,7 @@ end
 
 -- The leased state line of task `id` (state line `raw`) as lease number `count` of this
 -- call: only state, updatedAt, lease deadline, token and agent change. Returns the line and
--- the lease deadline; nil when the task is not queued (a stale ready entry), after moving it
+-- the lease deadline (digits); nil when the task is not queued (a stale ready entry), after moving it
 -- to timed_out when its total deadline has passed.
 local function leasedLine(id, raw, agentId, nonce, count)
   local head, available, deadlineAt, timeoutMs, notes
@@ -17,8 +17,8 @@ local function leasedLine(id, raw, agentId, nonce, count)
     finish(loadTask(id), 'timed_out')
     return nil
   end
-  local leaseDeadline = NOW + tonumber(timeoutMs)
-  return 'leased|' .. head .. '|' .. NOW .. '|' .. available .. '|' .. leaseDeadline .. '||' .. deadlineAt .. '|'
+  local leaseDeadline = ms(NOW + tonumber(timeoutMs))
+  return 'leased|' .. head .. '|' .. NOW_S .. '|' .. available .. '|' .. leaseDeadline .. '||' .. deadlineAt .. '|'
     .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId, leaseDeadline
 end
 
@@ -45,7 +45,7 @@ local function leaseMany(agentId, max, nonce, out, key)
         leased[n + 1], lines[n + 1] = id, line
         states[2 * n + 1], states[2 * n + 2] = id, line
         deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
-        holders[2 * n + 1], holders[2 * n + 2] = 0, heldMember(agentId, id)
+        holders[2 * n + 1], holders[2 * n + 2] = '0', heldMember(agentId, id)
       end
     end
     if #leased > 0 then
@@ -93,7 +93,7 @@ local function leaseTasks(agentId, max, nonce, out, caps)
       count = count + 1
       redis.call('HSET', K.state, id, line)
       redis.call('ZADD', K.leases, leaseDeadline, id)
-      redis.call('ZADD', K.held, 0, heldMember(agentId, id))
+      redis.call('ZADD', K.held, '0', heldMember(agentId, id))
       pushLeased(out, id, line)
     end
   end

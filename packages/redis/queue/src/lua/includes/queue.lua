@@ -51,7 +51,7 @@ local MAX_EVENTS = tonumber(ARGV[5])
 math.randomseed(tonumber(ARGV[6]))
 
 --@include "time"
-local NOW = nowMs()
+local NOW, NOW_S = nowMs()
 
 local readyKey, delayedKey, waitingKey, declaredCaps = {}, {}, {}, {}
 local A
@@ -67,7 +67,7 @@ do
   A = 8 + nCaps
 end
 
-local function ms(n) return string.format('%.0f', n) end
+local ms = int
 
 -- Fencing: see @mcpmas/leader-election. An empty epoch means "not leader-only".
 local function fenceHolds()

@@ -1,5 +1,7 @@
--- The server clock in epoch milliseconds. Scripts never trust a hub's local clock.
+-- The server clock in epoch milliseconds, as a number and as digits. Scripts never trust a
+-- hub's local clock.
 local function nowMs()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local millis = math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000 + millis, t[1] .. string.format('%03d', millis)
 end
