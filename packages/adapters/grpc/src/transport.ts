@@ -1,8 +1,10 @@
 /**
- * {@link GrpcTransport}: the gRPC client face of the adapter. Calls are unary RPCs; pushes
- * arrive on one `StreamMessages` channel that is opened when credits are first granted and
- * reopened with backoff (after replaying the agents' registrations and re-granting their
- * unused credits) whenever it breaks, so a hub restart is invisible to the agent runtime.
+ * {@link GrpcTransport}: the gRPC client face of the adapter. Pushes arrive on one
+ * `StreamMessages` channel that is opened when credits are first granted and reopened with
+ * backoff (after replaying the agents' registrations and re-granting their unused credits)
+ * whenever it breaks, so a hub restart is invisible to the agent runtime. While that channel
+ * is open, calls travel on it as `Call` frames with ids (an agent's reports and heartbeats
+ * then cost no HTTP/2 stream of their own); otherwise each call is its unary RPC.
  */
 import {
   type ChannelCredentials,
@@ -18,6 +20,7 @@ import {
   type BackoffOptions,
   backoffDelay,
   ConfigError,
+  ErrorCode,
   errorFromJSON,
   HubClient,
   type InboundMessage,
@@ -32,7 +35,7 @@ import {
   validationFromIssues,
 } from '@mcpmas/core';
 import { CODECS, errorFromProto, leasedFromProto } from './codec.js';
-import type { ClientMessage, ServerMessage } from './generated/mcpmas/v1/hub.js';
+import type { ClientMessage, Reply, ServerMessage } from './generated/mcpmas/v1/hub.js';
 import { HUB_SERVICE } from './serialize.js';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES } from './server.js';
 import { fromServiceError } from './status.js';
@@ -72,13 +75,38 @@ export interface GrpcTransportOptions {
 
 type Json = Record<string, unknown>;
 
+/** The `StreamMessages` channel as the transport opens it: it writes messages it encoded itself. */
+type AgentChannel = ClientDuplexStream<Buffer, ServerMessage>;
+
+/** Encodes a `ClientMessage` (the channel is opened with a pass-through serialiser). */
+const encodeClientMessage = HUB_SERVICE.streamMessages.requestSerialize as (message: ClientMessage) => Buffer;
+
 /**
- * `AgentCommInterface` over gRPC. `sendMessage(op, request)` makes the operation's unary RPC
- * and resolves with the reply; a failed call rejects with the hub's error rebuilt from the
- * `mcpmas-error-bin` trailer. Requests are validated against the core schemas before they are
- * encoded, because protobuf cannot carry what the hub would reject (an unknown field, a
- * fractional integer) — the error is the one the hub would have sent. Push: `grantCredits`
- * opens the `StreamMessages` channel; `receiveMessage` gets its `task` and `cancel` messages.
+ * Largest encoded call sent on the channel; a larger one goes as its own unary RPC. A call
+ * over the message limit then fails alone (not the channel, and the pushes with it), and a
+ * big payload does not hold up the pushes queued behind it.
+ */
+const CHANNEL_CALL_MAX_BYTES = 64 * 1024;
+
+/** A call sent on the `StreamMessages` channel, waiting for its `Reply`. */
+interface StreamCall {
+  op: OperationName;
+  stream: AgentChannel;
+  resolve(reply: Json): void;
+  /** Ends the call with `error`; `abort` also tells the hub to give up on it. */
+  fail(error: Error, abort: boolean): void;
+}
+
+/**
+ * `AgentCommInterface` over gRPC. `sendMessage(op, request)` performs the operation and
+ * resolves with the reply: as a `Call` on the `StreamMessages` channel while it is open
+ * (calls over 64 KiB excepted), otherwise as the operation's unary RPC. A failed call rejects
+ * with the hub's error (rebuilt from the reply's `error`, or the `mcpmas-error-bin` trailer);
+ * a call in flight when the channel breaks rejects as a unary call does when its connection
+ * drops. Requests are validated against the core schemas before they are encoded, because
+ * protobuf cannot carry what the hub would reject (an unknown field, a fractional integer) —
+ * the error is the one the hub would have sent. Push: `grantCredits` opens the
+ * `StreamMessages` channel; `receiveMessage` gets its `task` and `cancel` messages.
  */
 export class GrpcTransport implements AgentCommInterface {
   /** Always `grpc`. */
@@ -91,7 +119,10 @@ export class GrpcTransport implements AgentCommInterface {
   private readonly maxMessageBytes: number;
   private client: Client | undefined;
   private readonly calls = new Set<ClientUnaryCall>();
-  private stream: ClientDuplexStream<ClientMessage, ServerMessage> | undefined;
+  /** Calls in flight on the `StreamMessages` channel, by id. */
+  private readonly streamCalls = new Map<number, StreamCall>();
+  private nextCallId = 0;
+  private stream: AgentChannel | undefined;
   private streamAttempts = 0;
   private reopenTimer: NodeJS.Timeout | undefined;
   private reopening = false;
@@ -141,6 +172,9 @@ export class GrpcTransport implements AgentCommInterface {
     clearTimeout(this.reopenTimer);
     for (const call of this.calls) call.cancel();
     this.calls.clear();
+    for (const call of [...this.streamCalls.values()]) {
+      call.fail(new UnavailableError(`${call.op} ended: the gRPC transport was stopped`), false);
+    }
     this.stream?.cancel();
     this.stream = undefined;
     this.client = undefined;
@@ -160,7 +194,18 @@ export class GrpcTransport implements AgentCommInterface {
     const parsed = operations[target].request.safeParse(content ?? {});
     if (!parsed.success) throw validationFromIssues(parsed.error.issues);
     if (options.signal?.aborted) throw new TimeoutError(`${target} aborted by the caller before it was sent`);
-    const reply = await this.unary(client, target, (content ?? {}) as Json, options.signal);
+    const request = (content ?? {}) as Json;
+    const stream = this.stream;
+    let reply: Json;
+    if (stream) {
+      const id = this.nextCallId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextCallId + 1;
+      const codec = CODECS[target];
+      const frame = encodeClientMessage({ call: { id, [codec.method]: codec.encodeRequest(request) } });
+      reply =
+        frame.byteLength <= CHANNEL_CALL_MAX_BYTES
+          ? await this.streamCall(stream, target, id, frame, request, options.signal)
+          : await this.unary(client, target, request, options.signal);
+    } else reply = await this.unary(client, target, request, options.signal);
     this.remember(target, content as Json, reply);
     return reply;
   }
@@ -179,11 +224,81 @@ export class GrpcTransport implements AgentCommInterface {
     const n = Math.floor(credits);
     this.credits.set(agentId, (this.credits.get(agentId) ?? 0) + n);
     if (!this.client) return;
-    if (this.stream) this.stream.write({ credits: { agentId, credits: n } });
+    if (this.stream) this.stream.write(encodeClientMessage({ credits: { agentId, credits: n } }));
     else if (!this.reopening) this.openStream();
   }
 
   // -------------------------------------------------------------------------------------
+
+  /** How long a call may take: the deadline, plus the wait of a long-poll. */
+  private budgetOf(content: Json): number {
+    const waitMs = content.waitMs;
+    return this.deadlineMs + (typeof waitMs === 'number' && waitMs > 0 ? waitMs : 0);
+  }
+
+  /**
+   * Sends a call on the open `StreamMessages` channel. Its deadline and the caller's signal
+   * end it here and send a `CallAbort`, so the hub's wait ends too; the channel breaking
+   * fails it with the channel's error.
+   */
+  private streamCall(
+    stream: AgentChannel,
+    op: OperationName,
+    id: number,
+    frame: Buffer,
+    content: Json,
+    signal?: AbortSignal,
+  ): Promise<Json> {
+    this.nextCallId = id;
+    return new Promise<Json>((resolve, reject) => {
+      const settle = () => {
+        this.streamCalls.delete(id);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const call: StreamCall = {
+        op,
+        stream,
+        resolve: (reply) => {
+          settle();
+          resolve(reply);
+        },
+        fail: (error, abort) => {
+          settle();
+          if (abort && this.stream === stream && !stream.writableEnded) {
+            stream.write(encodeClientMessage({ abort: { id } }));
+          }
+          reject(error);
+        },
+      };
+      const onAbort = () =>
+        call.fail(new TimeoutError(`${op} aborted by the caller`, { retryable: false }), true);
+      const timer = setTimeout(
+        () => call.fail(new TimeoutError(`gRPC StreamMessages ${op}: deadline exceeded`), true),
+        this.budgetOf(content),
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.streamCalls.set(id, call);
+      stream.write(frame);
+    });
+  }
+
+  /** The reply to a call on the channel (one that ended here already is ignored). */
+  private onReply(reply: Reply): void {
+    const call = this.streamCalls.get(reply.id);
+    if (!call) return;
+    if (reply.error) {
+      call.fail(errorFromJSON(errorFromProto(reply.error)), false);
+      return;
+    }
+    const codec = CODECS[call.op];
+    const body = (reply as unknown as Record<string, unknown>)[codec.method];
+    if (body === undefined) {
+      call.fail(new InternalError(`the hub's reply to ${call.op} holds no ${codec.method} field`), false);
+      return;
+    }
+    call.resolve(codec.decodeReply(body as never));
+  }
 
   private unary(client: Client, op: OperationName, content: Json, signal?: AbortSignal): Promise<Json> {
     const codec = CODECS[op];
@@ -192,8 +307,7 @@ export class GrpcTransport implements AgentCommInterface {
       requestSerialize: (value: never) => Buffer;
       responseDeserialize: (value: Buffer) => unknown;
     };
-    const waitMs = content.waitMs;
-    const budget = this.deadlineMs + (typeof waitMs === 'number' && waitMs > 0 ? waitMs : 0);
+    const budget = this.budgetOf(content);
     const where = `gRPC ${definition.path}`;
     return new Promise<Json>((resolve, reject) => {
       let abortedByCaller = false;
@@ -247,18 +361,24 @@ export class GrpcTransport implements AgentCommInterface {
     const definition = HUB_SERVICE.streamMessages;
     const stream = client.makeBidiStreamRequest(
       definition.path,
-      definition.requestSerialize,
+      (frame: Buffer) => frame,
       definition.responseDeserialize,
       this.metadata(),
       {},
-    ) as ClientDuplexStream<ClientMessage, ServerMessage>;
+    ) as AgentChannel;
     this.stream = stream;
     const openedAt = Date.now();
     stream.on('data', (message: ServerMessage) => {
       this.streamAttempts = 0;
-      this.onPush(message);
+      if (message.reply) this.onReply(message.reply);
+      else this.onPush(message);
     });
     const broken = (error?: Error) => {
+      // Calls in flight on it end as unary calls do when their connection drops.
+      for (const call of [...this.streamCalls.values()]) {
+        if (call.stream !== stream) continue;
+        call.fail(channelFailure(call.op, error), false);
+      }
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (this.stopping) return;
@@ -269,7 +389,7 @@ export class GrpcTransport implements AgentCommInterface {
     stream.on('error', (error: Error) => broken(error));
     stream.on('end', () => broken());
     for (const [agentId, credits] of this.credits) {
-      if (credits > 0) stream.write({ credits: { agentId, credits } });
+      if (credits > 0) stream.write(encodeClientMessage({ credits: { agentId, credits } }));
     }
   }
 
@@ -344,4 +464,19 @@ export async function createGrpcClient(options: GrpcTransportOptions): Promise<H
   const transport = new GrpcTransport(options);
   await transport.start();
   return new HubClient(transport);
+}
+
+/**
+ * How a call in flight on a broken channel fails: with the hub's refusal when it refused the
+ * channel (a bad API key), otherwise as a unary call whose connection dropped — retryable
+ * `UnavailableError`, whatever status the break itself carried (a reset can read CANCELLED).
+ */
+function channelFailure(op: OperationName, error: Error | undefined): Error {
+  const where = `gRPC StreamMessages ${op}`;
+  if (error) {
+    const mapped = fromServiceError(error, where);
+    if (mapped.code === ErrorCode.Unauthenticated || mapped.code === ErrorCode.Forbidden) return mapped;
+    return new UnavailableError(`${where}: the channel broke (${mapped.message})`, { cause: error });
+  }
+  return new UnavailableError(`${where}: the channel ended`);
 }

@@ -389,6 +389,113 @@ describe('grpc streams', () => {
   });
 });
 
+describe('grpc calls on the agent channel', () => {
+  /** A transport whose StreamMessages channel is open (credits granted), and its agent. */
+  async function agentTransport(address: string, options: { deadlineMs?: number } = {}) {
+    const transport = new GrpcTransport({ address, ...options });
+    cleanups.push(() => transport.stop());
+    await transport.start();
+    const client = new HubClient(transport);
+    const { agentId } = await client.register({ name: 'chan', skills: skills('chan') });
+    transport.grantCredits(agentId, 1);
+    return { transport, client, agentId };
+  }
+  /** The hub-side context of the latest `operation` once it ended. */
+  const ended = (hub: Hub, operation: OperationName) =>
+    eventually(() => hub.contexts.findLast((c) => c.operation === operation && c.ms !== undefined));
+
+  it('sends calls on the open channel with ids (unary before it opens), with the same replies and errors', async () => {
+    const hub = createHub();
+    const server = await startServer(hub);
+    const { client, agentId } = await agentTransport(server.address().address);
+    // register went as a unary RPC: the hub gave its context no request id.
+    expect((await ended(hub, 'agent.register')).context.requestId).toBeUndefined();
+    await client.heartbeat({ agentId });
+    // On the channel the request id is the call's id.
+    expect((await ended(hub, 'agent.heartbeat')).context.requestId).toMatch(/^\d+$/);
+    const { task } = await client.submit({ capability: 'other', payload: { n: [1, null] } });
+    expect((await client.get({ taskId: task.id })).task).toMatchObject({
+      id: task.id,
+      payload: { n: [1, null] },
+    });
+    expect((await ended(hub, 'task.get')).context.requestId).toMatch(/^\d+$/);
+    const missing = await client.get({ taskId: 'task_missing' }).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ code: ErrorCode.NotFound });
+    // A call over 64 KiB goes as its own unary RPC (it cannot break the channel), then calls
+    // are back on the channel.
+    const big = 'x'.repeat(70 * 1024);
+    const { task: large } = await client.submit({ capability: 'other', payload: big });
+    expect((await ended(hub, 'task.submit')).context.requestId).toBeUndefined();
+    expect((await client.get({ taskId: large.id })).task.payload).toBe(big);
+    expect((await ended(hub, 'task.get')).context.requestId).toMatch(/^\d+$/);
+    // A pushed task and its report, on the same channel.
+    const pushed = new Promise<string>((resolve) => {
+      (client as unknown as { transport: GrpcTransport }).transport.receiveMessage((m) => {
+        if (m.type === 'task') resolve(m.task.leaseToken);
+      });
+    });
+    const { task: work } = await client.submit({ capability: 'chan' });
+    const leaseToken = await pushed;
+    await client.result({ taskId: work.id, agentId, leaseToken, status: 'succeeded', result: 7 });
+    expect((await hub.dispatcher.call('task.get', { taskId: work.id }, ctx)).task).toMatchObject({
+      state: 'succeeded',
+      result: 7,
+    });
+  });
+
+  it('ends a call on its deadline or when its caller aborts, and tells the hub to stop waiting', async () => {
+    const hub = createHub({ 'agents.status': 1500 });
+    const server = await startServer(hub);
+    const { client } = await agentTransport(server.address().address, { deadlineMs: 300 });
+    const t0 = Date.now();
+    await expect(client.agentsStatus()).rejects.toBeInstanceOf(TimeoutError);
+    expect(Date.now() - t0).toBeLessThan(1400);
+    expect((await ended(hub, 'agents.status')).context.signal?.aborted).toBe(true);
+
+    const { task } = await hub.dispatcher.call('task.submit', { capability: 'never' }, ctx);
+    const caller = new AbortController();
+    const waiting = client
+      .get({ taskId: task.id, waitMs: 20_000 }, { signal: caller.signal })
+      .catch((e: unknown) => e);
+    await eventually(() => hub.contexts.find((c) => c.operation === 'task.get'));
+    await delay(50);
+    caller.abort();
+    const error = await waiting;
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as TimeoutError).retryable).toBe(false);
+    const seen = await ended(hub, 'task.get');
+    expect(seen.context.signal?.aborted).toBe(true);
+    expect(seen.ms).toBeLessThan(3000);
+  });
+
+  it('fails the calls in flight when the channel breaks, as a dropped connection does; the transport recovers', async () => {
+    const hub = createHub({ 'agents.status': 1500 });
+    const port = await freePort();
+    const server = await startServer(hub, { port, shutdownGraceMs: 0 });
+    const { transport, client, agentId } = await agentTransport(`127.0.0.1:${port}`, { deadlineMs: 5000 });
+    await client.heartbeat({ agentId });
+    const inFlight = client.agentsStatus().catch((e: unknown) => e);
+    await eventually(() => hub.contexts.find((c) => c.operation === 'agents.status'));
+    await server.stop();
+    const error = await inFlight;
+    expect(error).toMatchObject({ code: ErrorCode.Unavailable, retryable: true });
+    // Stopping the transport ends its calls the same way.
+    const again = await startServer(hub, { port });
+    expect(again.address().address).toContain(String(port));
+    await eventually(
+      async () =>
+        (await client.heartbeat({ agentId }).then(
+          () => true,
+          () => false,
+        )) === true,
+    );
+    const last = client.agentsStatus().catch((e: unknown) => e);
+    await delay(100);
+    await transport.stop();
+    expect(await last).toMatchObject({ code: ErrorCode.Unavailable });
+  });
+});
+
 describe('grpc reconnect', () => {
   it('a ModelAgent survives a hub restart on the same port: re-registers, no task lost', async () => {
     const hub = createHub();
