@@ -131,12 +131,19 @@ export function decodeRequest(route: HttpRoute, parts: InboundParts): Record<str
   const issues: Issue[] = [];
   let request: Record<string, unknown> = {};
   if (route.body && parts.body !== undefined) {
-    if (isPlainObject(parts.body)) request = { ...parts.body };
-    else issues.push({ path: [], message: `the JSON body must be an object, not ${describe(parts.body)}` });
+    // A copy by Object.assign takes the fields added below (path and query parameters) on
+    // V8's fast path; a copy made by spread does not (about 0.5 µs per added field). A body
+    // with its own `__proto__` key is still copied by spread: Object.assign would set the
+    // copy's prototype instead of copying the key.
+    if (isPlainObject(parts.body)) {
+      request = Object.hasOwn(parts.body, '__proto__') ? { ...parts.body } : Object.assign({}, parts.body);
+    } else issues.push({ path: [], message: `the JSON body must be an object, not ${describe(parts.body)}` });
   }
 
-  const put = (field: string, value: unknown, source: string) => {
+  // `source` names where the value came from; it is only spelled out when there is a conflict.
+  const put = (field: string, value: unknown, from: 'query' | 'path', name: string) => {
     if (Object.hasOwn(request, field) && !sameJson(request[field], value)) {
+      const source = from === 'query' ? `query parameter ${name}` : `the URL path (${name})`;
       issues.push({
         path: [field],
         message: `${source} gives ${JSON.stringify(value)} but the request already has ${JSON.stringify(request[field])}`,
@@ -154,11 +161,11 @@ export function decodeRequest(route: HttpRoute, parts: InboundParts): Record<str
     }
     const parsed = parseQueryValue(spec, key, raw);
     if ('error' in parsed) issues.push({ path: [spec.field], message: parsed.error });
-    else put(spec.field, parsed.value, `query parameter ${key}`);
+    else put(spec.field, parsed.value, 'query', key);
   }
 
   for (const param of route.params) {
-    put(param.field, parts.params[param.name], `the URL path (${param.name})`);
+    put(param.field, parts.params[param.name], 'path', param.name);
   }
 
   if (issues.length > 0) throw validationFromIssues(issues);

@@ -132,6 +132,19 @@ describe('route table', () => {
       expect(() => decode({ wait_ms: '5', waitMs: '6' })).toThrow(/waitMs/);
     });
 
+    it('copies the body: fields in order, a `__proto__` key as a field, the body left alone', () => {
+      const body = { max: 3, waitMs: 10 };
+      const request = decode({}, body);
+      expect(Object.keys(request)).toEqual(['max', 'waitMs', 'agentId']);
+      expect(body).toEqual({ max: 3, waitMs: 10 });
+      // JSON.parse makes `__proto__` an own key; it must stay a field, never the prototype.
+      const tricky = decode({}, JSON.parse('{"__proto__":{"polluted":true},"max":1}'));
+      expect(Object.getPrototypeOf(tricky)).toBe(Object.prototype);
+      expect(Object.hasOwn(tricky, '__proto__')).toBe(true);
+      expect((tricky as { polluted?: unknown }).polluted).toBeUndefined();
+      expect(tricky.agentId).toBe('a1');
+    });
+
     it('wants an object body', () => {
       expect(() => decode({}, [1, 2])).toThrow(/the JSON body must be an object, not an array/);
       expect(() => decode({}, 'text')).toThrow(/not a string/);
