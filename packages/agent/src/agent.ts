@@ -349,7 +349,7 @@ export class ModelAgent extends EventEmitter {
       signal: controller.signal,
       progress: async (progress) => {
         try {
-          await this.client.progress({ ...ref, progress });
+          await this.client.progress({ taskId: ref.taskId, agentId, leaseToken: ref.leaseToken, progress });
         } catch (error) {
           const err = fromUnknown(error);
           if (err.code === ErrorCode.Conflict || err.code === ErrorCode.NotFound) controller.abort(err);
@@ -387,7 +387,9 @@ export class ModelAgent extends EventEmitter {
     const giveUpAt = Date.now() + this.options.reportRetryMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.client.result({ ...ref, ...outcome });
+        // Object.assign, not a spread: in V8 a spread of two objects gets a hidden class of its
+        // own on every call.
+        await this.client.result(Object.assign({}, ref, outcome));
         if (outcome.status === 'succeeded') this.stats.succeeded += 1;
         else this.stats.failed += 1;
         this.emit('result', ref.taskId, outcome);

@@ -117,7 +117,7 @@ export class MemoryTaskQueue implements TaskQueue {
         ids.push(existing.id);
         continue;
       }
-      const record = this.create({ ...input, batchId }, now);
+      const record = this.create(Object.assign({}, input, { batchId }), now);
       this.enqueue(record);
       ids.push(record.id);
     }

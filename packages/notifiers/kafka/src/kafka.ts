@@ -123,7 +123,10 @@ export class KafkaNotifier implements Notifier {
           {
             key: kafkaKey(event),
             value: JSON.stringify({ id: event.id, type: event.type, at: event.at, data: event.data }),
-            headers: { ...this.headers, 'mcpmas-event-id': event.id, 'mcpmas-event-type': event.type },
+            headers: Object.assign({}, this.headers, {
+              'mcpmas-event-id': event.id,
+              'mcpmas-event-type': event.type,
+            }),
           },
         ],
       });

@@ -214,7 +214,15 @@ export class RedisTaskQueue implements TaskQueue {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.submits.add({ ...prepared, resolve: noop, reject: noop });
+    // Fields spelled out: in V8 a spread copy given new keys gets a hidden class of its own on
+    // every call, and the code reading it then takes the slow (megamorphic) path.
+    return this.submits.add({
+      args: prepared.args,
+      spec: prepared.spec,
+      payload: prepared.payload,
+      resolve: noop,
+      reject: noop,
+    });
   }
 
   private async submitOne(item: PendingSubmit): Promise<{ task: TaskView; created: boolean }> {
