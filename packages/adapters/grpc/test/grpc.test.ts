@@ -407,7 +407,7 @@ describe('grpc calls on the agent channel', () => {
   it('sends calls on the open channel with ids (unary before it opens), with the same replies and errors', async () => {
     const hub = createHub();
     const server = await startServer(hub);
-    const { client, agentId } = await agentTransport(server.address().address);
+    const { transport, client, agentId } = await agentTransport(server.address().address);
     // register went as a unary RPC: the hub gave its context no request id.
     expect((await ended(hub, 'agent.register')).context.requestId).toBeUndefined();
     await client.heartbeat({ agentId });
@@ -430,7 +430,7 @@ describe('grpc calls on the agent channel', () => {
     expect((await ended(hub, 'task.get')).context.requestId).toMatch(/^\d+$/);
     // A pushed task and its report, on the same channel.
     const pushed = new Promise<string>((resolve) => {
-      (client as unknown as { transport: GrpcTransport }).transport.receiveMessage((m) => {
+      transport.receiveMessage((m) => {
         if (m.type === 'task') resolve(m.task.leaseToken);
       });
     });
