@@ -122,7 +122,12 @@ L4J
 
 JAVA_OPTS=(-Dlog4j.configuration="file:$KAFKA_RUN_DIR/log4j.properties" -Djava.awt.headless=true)
 # A random 16-byte id, base64url without padding: the form `kafka-storage random-uuid` prints.
-CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# Like Kafka's own, never one starting with '-': the tool's argument parser would take it for
+# an option and fail ("--cluster-id: expected one argument"), about one run in 64.
+CLUSTER_ID="-"
+while [[ "$CLUSTER_ID" == -* ]]; do
+  CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 java "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
   -t "$CLUSTER_ID" -c "$KAFKA_RUN_DIR/server.properties" >"$KAFKA_RUN_DIR/format.log" 2>&1 ||
   { cat "$KAFKA_RUN_DIR/format.log" >&2; exit 1; }
