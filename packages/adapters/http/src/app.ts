@@ -299,16 +299,20 @@ interface CompiledRoute {
   segments: Array<string | { param: string }>;
 }
 
-function compileRoutes(method: HttpRoute['method']): CompiledRoute[] {
-  return Object.values(ROUTES)
-    .filter((route) => route.method === method)
-    .map((route) => ({
-      route,
-      segments: route.path
-        .split('/')
-        .slice(1)
-        .map((segment) => (segment.startsWith(':') ? { param: segment.slice(1) } : segment.toLowerCase())),
-    }));
+/** A method's routes by their first (literal, lower-case) path segment, in table order. */
+function compileRoutes(method: HttpRoute['method']): Map<string, CompiledRoute[]> {
+  const byFirst = new Map<string, CompiledRoute[]>();
+  for (const route of Object.values(ROUTES)) {
+    if (route.method !== method) continue;
+    const segments = route.path
+      .split('/')
+      .slice(1)
+      .map((segment) => (segment.startsWith(':') ? { param: segment.slice(1) } : segment.toLowerCase()));
+    const first = segments[0];
+    if (typeof first !== 'string') throw new Error(`route ${route.path} must start with a literal segment`);
+    byFirst.set(first, [...(byFirst.get(first) ?? []), { route, segments }]);
+  }
+  return byFirst;
 }
 
 const GET_ROUTES = compileRoutes('GET');
@@ -321,18 +325,21 @@ const POST_ROUTES = compileRoutes('POST');
  * percent-decoded — undecodable ones are a 400 naming the parameter.
  */
 export function matchRoute(method: string | undefined, url: string | undefined): RouteMatch | undefined {
-  const candidates =
+  const table =
     method === 'POST' ? POST_ROUTES : method === 'GET' || method === 'HEAD' ? GET_ROUTES : undefined;
-  if (!candidates || !url) return undefined;
+  if (!table || !url || url.charCodeAt(0) !== 47 /* '/' */) return undefined;
   const q = url.indexOf('?');
   let path = q < 0 ? url : url.slice(0, q);
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-  if (!path.startsWith('/')) return undefined;
-  const parts = path.slice(1).split('/');
+  const parts = segmentsOf(path);
+  // Every route starts with a literal segment: only the routes sharing it are tried.
+  const first = parts[0]!;
+  const candidates = table.get(first) ?? table.get(first.toLowerCase());
+  if (!candidates) return undefined;
   for (const { route, segments } of candidates) {
     if (segments.length !== parts.length) continue;
     let params: Record<string, string> | undefined;
-    let i = 0;
+    let i = 1;
     for (; i < segments.length; i++) {
       const segment = segments[i]!;
       const part = parts[i]!;
@@ -347,6 +354,21 @@ export function matchRoute(method: string | undefined, url: string | undefined):
     if (i === segments.length) return { route, params: params ?? {} };
   }
   return undefined;
+}
+
+/** The segments of a path that starts with `/` (what `path.slice(1).split('/')` gives, faster). */
+function segmentsOf(path: string): string[] {
+  const parts: string[] = [];
+  let start = 1;
+  for (;;) {
+    const end = path.indexOf('/', start);
+    if (end < 0) {
+      parts.push(path.slice(start));
+      return parts;
+    }
+    parts.push(path.slice(start, end));
+    start = end + 1;
+  }
 }
 
 function decodeParam(value: string): string {
