@@ -171,6 +171,47 @@ describe('HttpTransport', () => {
     expect(error).toMatchObject({ retryable: true });
   });
 
+  it('ends requests still queued behind a busy connection: caller abort, timeout and stop', async () => {
+    // One socket, held by a long-poll: every other request waits in undici's queue, unsent.
+    const { transport, client } = await open({ connections: 1, timeoutMs: 300 });
+    const { agentId } = await open().then(({ client: c }) => c.register({ name: 'q', skills: skills('q') }));
+    const holding = client.next({ agentId, waitMs: 2_000 }).catch((e: unknown) => e);
+    await delay(50);
+
+    const controller = new AbortController();
+    const t0 = Date.now();
+    const aborted = client.agentsStatus({}, { signal: controller.signal }).catch((e: unknown) => e);
+    const timedOut = client.agentsStatus().catch((e: unknown) => e);
+    await delay(50);
+    controller.abort();
+    const abortError = await aborted;
+    expect(abortError).toBeInstanceOf(TimeoutError);
+    expect(abortError).toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/aborted by the caller/),
+    });
+    expect(Date.now() - t0).toBeLessThan(250);
+    const timeoutError = await timedOut;
+    expect(timeoutError).toBeInstanceOf(TimeoutError);
+    expect(timeoutError).toMatchObject({ retryable: true, message: expect.stringMatching(/within 300 ms/) });
+    expect(Date.now() - t0).toBeLessThan(1_500);
+
+    // The long-poll ends as usual, and neither abandoned request was sent in its place.
+    const seen = hub.contexts.length;
+    expect(await holding).toEqual({ tasks: [] });
+    await delay(100);
+    expect(hub.contexts.slice(seen).map((c) => c.operation)).not.toContain('agents.status');
+
+    // The socket is free again; a request queued when the transport stops ends as unavailable.
+    expect((await client.agentsStatus()).agents.length).toBeGreaterThan(0);
+    const again = client.next({ agentId, waitMs: 2_000 }).catch((e: unknown) => e);
+    await delay(50);
+    const queued = client.agentsStatus().catch((e: unknown) => e);
+    await transport.stop();
+    expect(await again).toBeInstanceOf(UnavailableError);
+    expect(await queued).toBeInstanceOf(UnavailableError);
+  });
+
   it('maps a hub that cannot be reached to a retryable UnavailableError', async () => {
     const gone = new HttpServerAdapter({ port: 0 });
     await gone.start(hub.dispatcher);
