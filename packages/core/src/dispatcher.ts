@@ -40,7 +40,7 @@ import {
   type SubmitTask,
   TraceparentSchema,
 } from './schemas.js';
-import { jsonSize, newId } from './util.js';
+import { newId } from './util.js';
 
 /** Size limits enforced on every protocol. */
 export interface DispatcherLimits {
@@ -210,7 +210,11 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
   }
 
   function checkSize(what: string, value: unknown, max: number): void {
-    const size = jsonSize(value);
+    if (value === undefined) return;
+    const text = JSON.stringify(value);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most values need no byte count.
+    if (text === undefined || text.length * 3 <= max) return;
+    const size = Buffer.byteLength(text);
     if (size > max) {
       throw new PayloadTooLargeError(`${what} is ${size} bytes; the limit is ${max}`, {
         details: { field: what, size, limit: max },
@@ -493,6 +497,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
       const parsed = spec.request.safeParse(request ?? {});
       if (!parsed.success) throw validationFromIssues(parsed.error.issues);
       const handler = handlers[operation] as Handler<OperationName>;
+      if (!plugins.hasAround()) return await handler(parsed.data as never, context);
       return await plugins.around({ operation, request: parsed.data, context }, () =>
         handler(parsed.data as never, context),
       );

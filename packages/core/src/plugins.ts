@@ -50,10 +50,20 @@ export class PluginHost {
     return this.entries.map((e) => ({ name: e.plugin.name, enabled: e.enabled }));
   }
 
+  /** The enabled `around` plugins in order (cached until the list changes). */
+  private chain(): Plugin[] {
+    this.aroundChain ??= this.entries.filter((e) => e.enabled && e.plugin.around).map((e) => e.plugin);
+    return this.aroundChain;
+  }
+
+  /** True when some enabled plugin has an `around` (lets the dispatcher skip building the call). */
+  hasAround(): boolean {
+    return this.chain().length > 0;
+  }
+
   /** Runs `final` inside every enabled plugin's `around`, first plugin outermost. */
   around(call: OperationCall, final: () => Promise<unknown>): Promise<unknown> {
-    this.aroundChain ??= this.entries.filter((e) => e.enabled && e.plugin.around).map((e) => e.plugin);
-    const chain = this.aroundChain;
+    const chain = this.chain();
     if (chain.length === 0) return final();
     const step = (i: number): Promise<unknown> => {
       const plugin = chain[i];
