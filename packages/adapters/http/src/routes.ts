@@ -196,12 +196,12 @@ export function encodeRequest(route: HttpRoute, content: unknown): OutboundReque
       { path: [], message: `the request must be an object, not ${describe(content)}` },
     ]);
   }
-  const rest: Record<string, unknown> = { ...(content ?? {}) };
+  // Read in place, never copied and trimmed with `delete` (which leaves V8's fast paths).
+  const fields = (content ?? {}) as Record<string, unknown>;
 
   let path = route.path;
   for (const param of route.params) {
-    const value = rest[param.field];
-    delete rest[param.field];
+    const value = ownField(fields, param.field);
     if (typeof value !== 'string' || value === '') {
       issues.push({
         path: [param.field],
@@ -216,24 +216,83 @@ export function encodeRequest(route: HttpRoute, content: unknown): OutboundReque
   }
 
   const out: OutboundRequest = { method: route.method, path };
-  const wait = rest.waitMs;
+  const wait = ownField(fields, 'waitMs');
   if (route.waits && typeof wait === 'number' && Number.isFinite(wait)) out.waitMs = wait;
 
   if (route.body) {
-    out.body = JSON.stringify(rest);
+    out.body = JSON.stringify(route.params.length === 0 ? fields : withoutPathFields(route, fields));
   } else {
-    const search = new URLSearchParams();
-    for (const [field, value] of Object.entries(rest)) {
-      if (value === undefined) continue;
+    let query = '';
+    for (const field of Object.keys(fields)) {
+      const value = fields[field];
+      if (value === undefined || isPathField(route, field)) continue;
       const spec = route.query.find((q) => q.field === field);
-      const problem = spec ? appendQuery(search, spec, value) : appendUnknown(search, field, value);
-      if (problem) issues.push({ path: [field], message: problem });
+      const written = spec ? queryPairs(spec, value) : unknownPair(field, value);
+      if (written.problem) issues.push({ path: [field], message: written.problem });
+      else query += (query ? '&' : '') + written.pairs;
     }
-    const query = search.toString();
     if (query) out.path += `?${query}`;
   }
   if (issues.length > 0) throw validationFromIssues(issues);
   return out;
+}
+
+/** `fields[key]` when it is an own enumerable field (what a spread copy would have). */
+function ownField(fields: Record<string, unknown>, key: string): unknown {
+  return Object.prototype.propertyIsEnumerable.call(fields, key) ? fields[key] : undefined;
+}
+
+function isPathField(route: HttpRoute, field: string): boolean {
+  for (const param of route.params) if (param.field === field) return true;
+  return false;
+}
+
+/** The body's fields: every own enumerable field but those the path carries, in order. */
+function withoutPathFields(route: HttpRoute, fields: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const key of Object.keys(fields)) {
+    if (isPathField(route, key)) continue;
+    // A field named `__proto__` stays a field, as in a spread copy, not the body's prototype.
+    if (key === '__proto__') {
+      Object.defineProperty(body, key, {
+        value: fields[key],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else body[key] = fields[key];
+  }
+  return body;
+}
+
+/** `name=value` pairs (percent-encoded), or what is wrong with the value. */
+type Written = { pairs: string; problem?: undefined } | { pairs?: undefined; problem: string };
+
+function pair(name: string, value: string): string {
+  return `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
+}
+
+function queryPairs(spec: QueryParam, value: unknown): Written {
+  if (spec.type === 'int') {
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      return { problem: `must be a number, not ${describe(value)}` };
+    return { pairs: pair(spec.name, String(value)) };
+  }
+  if (spec.type === 'string') {
+    if (typeof value !== 'string') return { problem: `must be a string, not ${describe(value)}` };
+    return { pairs: pair(spec.name, value) };
+  }
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    return { problem: `must be an array of strings, not ${describe(value)}` };
+  }
+  // An empty list cannot be written in a query; let the server's schema reject it by name.
+  if (value.length === 0) return { pairs: pair(spec.name, '') };
+  return { pairs: value.map((v) => pair(spec.name, v)).join('&') };
+}
+
+/** Unknown fields still travel, so the server rejects them by name exactly as other protocols do. */
+function unknownPair(field: string, value: unknown): Written {
+  return { pairs: pair(field, typeof value === 'string' ? value : String(JSON.stringify(value))) };
 }
 
 interface Issue {
@@ -259,31 +318,6 @@ function parseQueryValue(
     return { error: `query parameter ${key} must be a number, got ${JSON.stringify(text)}` };
   }
   return { value: Number(text) };
-}
-
-function appendQuery(search: URLSearchParams, spec: QueryParam, value: unknown): string | undefined {
-  if (spec.type === 'int') {
-    if (typeof value !== 'number' || !Number.isFinite(value))
-      return `must be a number, not ${describe(value)}`;
-    search.append(spec.name, String(value));
-  } else if (spec.type === 'string') {
-    if (typeof value !== 'string') return `must be a string, not ${describe(value)}`;
-    search.append(spec.name, value);
-  } else {
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-      return `must be an array of strings, not ${describe(value)}`;
-    }
-    // An empty list cannot be written in a query; let the server's schema reject it by name.
-    if (value.length === 0) search.append(spec.name, '');
-    for (const v of value) search.append(spec.name, v);
-  }
-  return undefined;
-}
-
-/** Unknown fields still travel, so the server rejects them by name exactly as other protocols do. */
-function appendUnknown(search: URLSearchParams, field: string, value: unknown): string | undefined {
-  search.append(field, typeof value === 'string' ? value : JSON.stringify(value));
-  return undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
