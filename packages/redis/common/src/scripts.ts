@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import { type Cluster, Command, Redis } from 'ioredis';
 
 /** Any ioredis client the packages accept: standalone, Sentinel-backed or Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -37,12 +37,53 @@ export class LuaScript {
   /** Runs the script; every key it touches is in `keys`. */
   async run(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      if (!plainClient(redis)) return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      // The EVALSHA command built here: ioredis' own copies its arguments with `Array#flat`,
+      // about 0.1 µs per argument — more than the rest of a grouped call's client side.
+      const command: string[] = new Array(2 + keys.length + args.length);
+      command[0] = this.sha;
+      command[1] = String(keys.length);
+      let at = 2;
+      for (let i = 0; i < keys.length; i++) command[at++] = keys[i]!;
+      for (let i = 0; i < args.length; i++) {
+        const arg = args[i]!;
+        command[at++] = typeof arg === 'string' ? arg : String(arg);
+      }
+      return await redis.sendCommand(new ScriptCommand(command));
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
       return redis.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+}
+
+/** Reply as strings, as `redis.evalsha` gives it. */
+const SCRIPT_COMMAND_OPTIONS = { replyEncoding: 'utf8' } as const;
+const NO_ARGS: string[] = [];
+
+/** An `EVALSHA` whose arguments are strings already (see {@link LuaScript.run}). */
+class ScriptCommand extends Command {
+  constructor(args: string[]) {
+    super('evalsha', NO_ARGS, SCRIPT_COMMAND_OPTIONS);
+    this.args = args;
+  }
+}
+
+const protoEvalsha = Redis.prototype.evalsha;
+
+/**
+ * Whether `redis.evalsha` would send the command as {@link ScriptCommand} does: no key
+ * prefix to add, no friendly error stacks, no auto-pipelining, and `evalsha` not wrapped
+ * (instrumentation and tests count calls by wrapping it).
+ */
+function plainClient(redis: RedisClient): boolean {
+  const options = redis.options;
+  return (
+    redis.evalsha === protoEvalsha &&
+    !options.keyPrefix &&
+    !options.showFriendlyErrorStack &&
+    !options.enableAutoPipelining
+  );
 }
 
 /**
