@@ -1048,24 +1048,72 @@ function invalid(path: string, message: string): ValidationError {
   });
 }
 
-const optionalNumber = (text: string | undefined) => (text ? Number(text) : undefined);
-
-/** Parses a state line (`lua/includes/store.lua`); the agent id is last and may hold `|`. */
+/**
+ * Parses a state line (`lua/includes/store.lua`); the agent id is last and may hold `|`. Read
+ * field by field, numbers from their digits: no array of 14 substrings per line.
+ */
 function parseHot(line: string): Hot {
-  const f = line.split('|');
+  const stateEnd = line.indexOf('|');
+  hotAt = stateEnd < 0 ? line.length + 1 : stateEnd + 1;
+  const state = (stateEnd < 0 ? line : line.slice(0, stateEnd)) as TaskState;
+  const attempts = hotNumber(line, 0)!;
+  const errorRetries = hotNumber(line, 0)!;
+  skipHotField(line); // seq
+  const createdAt = hotNumber(line, 0)!;
+  const updatedAt = hotNumber(line, 0)!;
+  const availableAt = hotNumber(line, 0)!;
+  const leaseDeadline = hotNumber(line, undefined);
+  const completedAt = hotNumber(line, undefined);
+  const deadlineAt = hotNumber(line, undefined);
+  skipHotField(line); // timeoutMs
+  skipHotField(line); // notes
+  const tokenAt = hotAt;
+  skipHotField(line);
+  const leaseToken = tokenAt < line.length ? line.slice(tokenAt, hotAt - 1) : '';
   return {
-    state: f[0] as TaskState,
-    attempts: Number(f[1]),
-    errorRetries: Number(f[2]),
-    createdAt: Number(f[4]),
-    updatedAt: Number(f[5]),
-    availableAt: Number(f[6]),
-    leaseDeadline: optionalNumber(f[7]),
-    completedAt: optionalNumber(f[8]),
-    deadlineAt: optionalNumber(f[9]),
-    leaseToken: f[12] || undefined,
-    agentId: (f.length > 14 ? f.slice(13).join('|') : f[13]) || undefined,
+    state,
+    attempts,
+    errorRetries,
+    createdAt,
+    updatedAt,
+    availableAt,
+    leaseDeadline,
+    completedAt,
+    deadlineAt,
+    leaseToken: leaseToken || undefined,
+    agentId: (hotAt < line.length ? line.slice(hotAt) : '') || undefined,
   };
+}
+
+/** Where {@link parseHot} reads the next field of its line. */
+let hotAt = 0;
+
+/** Moves {@link hotAt} past the field it is at. */
+function skipHotField(line: string): void {
+  const end = line.indexOf('|', hotAt);
+  hotAt = end < 0 ? line.length + 1 : end + 1;
+}
+
+/**
+ * The number at {@link hotAt} (as `Number` reads its text), `empty` when the field is empty
+ * (missing: `NaN`, or `undefined` when `empty` is); moves past it.
+ */
+function hotNumber(line: string, empty: number | undefined): number | undefined {
+  const start = hotAt;
+  if (start > line.length) return empty === undefined ? undefined : Number.NaN;
+  let end = line.indexOf('|', start);
+  if (end < 0) end = line.length;
+  hotAt = end + 1;
+  if (end === start) return empty;
+  // Up to 15 digits are exact as doubles; anything else (a sign, more digits) the slow way.
+  if (end - start > 15) return Number(line.slice(start, end));
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = line.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return Number(line.slice(start, end));
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 type Stored = string | null | false;
