@@ -533,8 +533,9 @@ export class RedisTaskQueue implements TaskQueue {
    * Records a leased task's outcome. Reports made in the same tick (many agents at once) go
    * to Redis together in one script call; each is applied, or refused, on its own.
    */
-  async complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
-    return (await this.report(ref, outcome, [], 0)).task;
+  complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
+    // Settled with the task itself: no second promise to take it out of a report's result.
+    return this.report(ref, outcome, [], 0, false) as Promise<TaskView>;
   }
 
   /** `complete` then `lease` for the same agent in one Lua script: one round trip. */
@@ -546,15 +547,17 @@ export class RedisTaskQueue implements TaskQueue {
     const capabilities = [...new Set(next.capabilities)];
     const max = capabilities.length > 0 ? Math.max(0, Math.floor(next.max)) : 0;
     if (max > 0) this.agentCapabilities.set(ref.agentId, capabilities);
-    return this.report(ref, outcome, capabilities, max);
+    return this.report(ref, outcome, capabilities, max, true) as Promise<Reported>;
   }
 
+  /** A report; settles with its {@link Reported} result when `whole`, else with the task alone. */
   private report(
     ref: LeaseRef,
     outcome: TaskOutcome,
     capabilities: string[],
     max: number,
-  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+    whole: boolean,
+  ): Promise<Reported | TaskView> {
     let args: ScriptArg[];
     try {
       args = this.completeArgs(ref, outcome);
@@ -567,6 +570,7 @@ export class RedisTaskQueue implements TaskQueue {
       ref,
       args,
       capabilities: max > 0 ? capabilities : [],
+      whole,
       resolve: noop,
       reject: noop,
     });
@@ -578,10 +582,7 @@ export class RedisTaskQueue implements TaskQueue {
     return known && !item.capabilities.includes(known) ? [...item.capabilities, known] : item.capabilities;
   }
 
-  private async reportOne(
-    item: PendingReport,
-    needed?: string[],
-  ): Promise<{ task: TaskView; leased: LeasedTask[] }> {
+  private async reportOne(item: PendingReport, needed?: string[]): Promise<Reported | TaskView> {
     const caps = this.reportCaps(item);
     const reply = await this.exec(
       scripts.completeAndLease,
@@ -589,15 +590,12 @@ export class RedisTaskQueue implements TaskQueue {
       item.args,
     );
     if (Number(reply[0]) < 0) throw scriptError(reply, { ref: item.ref });
-    return this.reported(reply, 2, reply.length);
+    const result = this.reported(reply, 2, reply.length);
+    return item.whole ? result : result.task;
   }
 
   /** A report's task and new leases from `reply[i..end)`: the task, a count, the leases. */
-  private reported(
-    reply: readonly unknown[],
-    i: number,
-    end: number,
-  ): { task: TaskView; leased: LeasedTask[] } {
+  private reported(reply: readonly unknown[], i: number, end: number): Reported {
     const task = toView(reply, i);
     if (isTerminal(task.state)) this.capabilityOf.delete(task.id);
     const leased: LeasedTask[] = [];
@@ -638,7 +636,8 @@ export class RedisTaskQueue implements TaskQueue {
         item.reject(scriptError(reply.slice(start, i), { ref: item.ref }));
       } else {
         try {
-          item.resolve(this.reported(reply, start + 1, i));
+          const result = this.reported(reply, start + 1, i);
+          item.resolve(item.whole ? result : result.task);
         } catch (error) {
           item.reject(error);
         }
@@ -1224,7 +1223,8 @@ class BoundedMap<K, V> extends Map<K, V> {
   }
 
   override set(key: K, value: V): this {
-    if (this.has(key)) this.delete(key);
+    // Deleted first, so a key set again moves to the newest end.
+    this.delete(key);
     super.set(key, value);
     if (this.size > this.max) {
       const oldest = this.keys().next();
@@ -1292,11 +1292,19 @@ interface PendingSubmit extends Pending<{ task: TaskView; created: boolean }> {
   payload: string;
 }
 
-interface PendingReport extends Pending<{ task: TaskView; leased: LeasedTask[] }> {
+/** What a report gives its caller: the task as reported, and the tasks leased next. */
+interface Reported {
+  task: TaskView;
+  leased: LeasedTask[];
+}
+
+interface PendingReport extends Pending<Reported | TaskView> {
   ref: LeaseRef;
   args: ScriptArg[];
   /** Where the report leases from (empty: it leases nothing). */
   capabilities: string[];
+  /** Settle with the whole {@link Reported} (completeAndLease), or with the task alone (complete). */
+  whole: boolean;
 }
 
 /** Settles a pending call with the outcome of `work`. */
