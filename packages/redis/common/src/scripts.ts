@@ -47,7 +47,8 @@ export class LuaScript {
       for (let i = 0; i < keys.length; i++) command[at++] = keys[i]!;
       for (let i = 0; i < args.length; i++) {
         const arg = args[i]!;
-        command[at++] = typeof arg === 'string' ? arg : String(arg);
+        // As ioredis turns arguments into strings (`null` and `undefined` from untyped callers: '').
+        command[at++] = typeof arg === 'string' ? arg : arg == null ? '' : String(arg);
       }
       return await redis.sendCommand(new ScriptCommand(command));
     } catch (error) {
