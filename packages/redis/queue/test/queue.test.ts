@@ -203,6 +203,94 @@ describeRedis('RedisTaskQueue', () => {
     expect((await queue.leasedBy('ag')).sort()).toEqual(next!.leased.map((t) => t.taskId).sort());
   });
 
+  it('grouped reports of several agents lease together: the most urgent first, each up to its max', async () => {
+    const queue = hub();
+    const counted = countEvalsha(queue);
+    // Nine runnable tasks of mixed priority, and a more urgent one of another capability.
+    const priorities = [0, 5, 1, 9, 0, 3, 7, 2, 0];
+    const runnable = [];
+    for (const [i, priority] of priorities.entries()) {
+      runnable.push((await queue.submit({ capability: 'w', priority, payload: { i } })).task);
+    }
+    const { task: other } = await queue.submit({ capability: 'x', priority: 100 });
+    const urgent = [...runnable].sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+
+    // Each agent holds one task (the five most urgent of w) and reports it in the same tick.
+    const mine = [];
+    for (const agentId of ['a1', 'a2', 'a3', 'a4', 'a5']) {
+      const [l] = await queue.lease({ agentId, capabilities: ['w'], max: 1 });
+      mine.push(l!);
+    }
+    const remaining = urgent.slice(5);
+    counted.reset();
+    const [r1, r2, r3, r4, r5] = await Promise.allSettled([
+      queue.completeAndLease(
+        { taskId: mine[0]!.taskId, agentId: 'a1', leaseToken: mine[0]!.leaseToken },
+        { status: 'succeeded', result: 1 },
+        { capabilities: ['w'], max: 2 },
+      ),
+      // Refused (forged token): it leases nothing, and the others are not held back.
+      queue.completeAndLease(
+        { taskId: mine[1]!.taskId, agentId: 'a2', leaseToken: 'forged' },
+        { status: 'succeeded' },
+        { capabilities: ['w'], max: 3 },
+      ),
+      queue.completeAndLease(
+        { taskId: mine[2]!.taskId, agentId: 'a3', leaseToken: mine[2]!.leaseToken },
+        { status: 'succeeded' },
+        { capabilities: ['w', 'x'], max: 1 },
+      ),
+      queue.completeAndLease(
+        { taskId: mine[3]!.taskId, agentId: 'a4', leaseToken: mine[3]!.leaseToken },
+        { status: 'succeeded' },
+        { capabilities: ['w'], max: 5 },
+      ),
+      queue.completeAndLease(
+        { taskId: mine[4]!.taskId, agentId: 'a5', leaseToken: mine[4]!.leaseToken },
+        { status: 'succeeded' },
+        { capabilities: ['w'], max: 1 },
+      ),
+    ]);
+    expect(counted.calls).toBe(1);
+    expect(r2).toMatchObject({ status: 'rejected', reason: { code: 'CONFLICT' } });
+    const got = [r1, r3, r4, r5].map((r) => (r.status === 'fulfilled' ? r.value : undefined)!);
+    // The two-capability report takes the most urgent task of either (x, priority 100).
+    expect(got[1]!.leased.map((t) => t.taskId)).toEqual([other.id]);
+    // Four tasks of w are left: a1 gets the two most urgent, a4 the other two, a5 none.
+    expect(got[0]!.leased.map((t) => t.taskId)).toEqual(remaining.slice(0, 2).map((t) => t.id));
+    expect(got[2]!.leased.map((t) => t.taskId)).toEqual(remaining.slice(2, 4).map((t) => t.id));
+    expect(got[3]!.leased).toEqual([]);
+    expect(got.map((g) => g.task.state)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    // Each lease is held by its agent, with a token that works.
+    expect((await queue.leasedBy('a1')).sort()).toEqual(
+      remaining
+        .slice(0, 2)
+        .map((t) => t.id)
+        .sort(),
+    );
+    expect((await queue.leasedBy('a4')).sort()).toEqual(
+      remaining
+        .slice(2, 4)
+        .map((t) => t.id)
+        .sort(),
+    );
+    for (const [agentId, leased] of [
+      ['a1', got[0]!.leased],
+      ['a3', got[1]!.leased],
+      ['a4', got[2]!.leased],
+    ] as const) {
+      for (const t of leased) {
+        expect(t.leaseToken).not.toBe('');
+        const view = await queue.complete(
+          { taskId: t.taskId, agentId, leaseToken: t.leaseToken },
+          { status: 'succeeded' },
+        );
+        expect(view).toMatchObject({ state: 'succeeded', agentId });
+      }
+    }
+    expect(await queue.lease({ agentId: 'z', capabilities: ['w', 'x'], max: 10 })).toEqual([]);
+  });
+
   it('a grouped report returns the same full view as a read on another hub', async () => {
     const hubA = hub('a');
     const hubB = hub('b');
