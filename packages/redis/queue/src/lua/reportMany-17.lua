@@ -20,51 +20,6 @@
 --@include "queue"
 --@include "complete"
 
--- Leases for the reports of `group` (all from the capability whose ready set is `key`) at
--- once: one ZPOPMIN for all of them, then one HMGET, HSET, two ZADDs and one HMGET for each
--- round, instead of those six commands for every report. The most urgent tasks go to the
--- reports in their order, each getting up to its `max`; every report's count slot is set.
-local function leaseForReports(group, key)
-  local wanted = 0
-  for _, g in ipairs(group) do wanted = wanted + g.max end
-  local at = 1
-  while wanted > 0 do
-    local popped = redis.call('ZPOPMIN', key, math.min(wanted, LEASE_ROUND))
-    if #popped == 0 then break end
-    local ids = {}
-    for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
-    local raws = redis.call('HMGET', K.state, unpack(ids))
-    local leased, lines, owners, states, deadlines, holders = {}, {}, {}, {}, {}, {}
-    for j, id in ipairs(ids) do
-      -- At most `wanted` were popped and each lease lowers it by one: a report wants this one.
-      while group[at].count >= group[at].max do at = at + 1 end
-      local g = group[at]
-      local line, leaseDeadline = leasedLine(id, raws[j], g.agentId, g.nonce, g.count + 1)
-      if line then
-        g.count = g.count + 1
-        wanted = wanted - 1
-        local n = #leased
-        leased[n + 1], lines[n + 1], owners[n + 1] = id, line, g
-        states[2 * n + 1], states[2 * n + 2] = id, line
-        deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
-        holders[2 * n + 1], holders[2 * n + 2] = '0', heldMember(g.agentId, id)
-      end
-    end
-    if #leased > 0 then
-      redis.call('HSET', K.state, unpack(states))
-      redis.call('ZADD', K.leases, unpack(deadlines))
-      redis.call('ZADD', K.held, unpack(holders))
-      local records = redis.call('HMGET', K.tasks, unpack(leased))
-      for j = 1, #leased do
-        local reply = owners[j].reply
-        reply[#reply + 1] = records[j]
-        reply[#reply + 1] = lines[j]
-      end
-    end
-  end
-  for _, g in ipairs(group) do g.reply[g.countAt] = g.count end
-end
-
 local n = tonumber(ARGV[A])
 local p = A + 1
 local promoted = false
@@ -110,7 +65,7 @@ for r = 1, n do
   replies[r] = reply
   p = p + 14 + nCaps
 end
-for _, cap in ipairs(groupOrder) do leaseForReports(groups[cap], readyKey[cap]) end
+for _, cap in ipairs(groupOrder) do leaseForGroup(groups[cap], readyKey[cap]) end
 
 local out = { 0, '', n }
 for r = 1, n do

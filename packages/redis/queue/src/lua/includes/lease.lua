@@ -22,30 +22,39 @@ local function leasedLine(id, raw, agentId, nonce, count)
     .. timeoutMs .. '|' .. notes .. '|' .. nonce .. '.' .. count .. '|' .. agentId, leaseDeadline
 end
 
--- Most tasks one round of leaseMany pops (bounds the arguments each bulk command takes).
+-- Most tasks one round of leaseForGroup pops (bounds the arguments each bulk command takes).
 local LEASE_ROUND = 500
 
--- leaseTasks from one capability, when more than one task is asked for: each round pops the
--- most urgent tasks at once and writes their state lines, lease deadlines and holder entries
--- with one command each, instead of one command per task for each.
-local function leaseMany(agentId, max, nonce, out, key)
-  local count = 0
-  while count < max do
-    local popped = redis.call('ZPOPMIN', key, math.min(max - count, LEASE_ROUND))
+-- Leases from one capability (ready set `key`) for each lessee of `group` in order: entries
+-- {reply, agentId, max, nonce, count = 0[, countAt]}. Each round pops the most urgent tasks
+-- for all of them at once and writes their state lines, lease deadlines and holder entries
+-- with one command each (not one command per task for each); the lessees take them in order,
+-- each up to its `max`, records and state lines appended to its `reply`. Sets `count`, and
+-- `reply[countAt]` when given. reportMany leases for a group of reports this way.
+local function leaseForGroup(group, key)
+  local wanted = 0
+  for _, g in ipairs(group) do wanted = wanted + g.max end
+  local at = 1
+  while wanted > 0 do
+    local popped = redis.call('ZPOPMIN', key, math.min(wanted, LEASE_ROUND))
     if #popped == 0 then break end
     local ids = {}
     for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
     local raws = redis.call('HMGET', K.state, unpack(ids))
-    local leased, lines, states, deadlines, holders = {}, {}, {}, {}, {}
+    local leased, lines, owners, states, deadlines, holders = {}, {}, {}, {}, {}, {}
     for j, id in ipairs(ids) do
-      local line, leaseDeadline = leasedLine(id, raws[j], agentId, nonce, count + 1)
+      -- At most `wanted` were popped and each lease lowers it by one: a lessee wants this one.
+      while group[at].count >= group[at].max do at = at + 1 end
+      local g = group[at]
+      local line, leaseDeadline = leasedLine(id, raws[j], g.agentId, g.nonce, g.count + 1)
       if line then
-        count = count + 1
+        g.count = g.count + 1
+        wanted = wanted - 1
         local n = #leased
-        leased[n + 1], lines[n + 1] = id, line
+        leased[n + 1], lines[n + 1], owners[n + 1] = id, line, g
         states[2 * n + 1], states[2 * n + 2] = id, line
         deadlines[2 * n + 1], deadlines[2 * n + 2] = leaseDeadline, id
-        holders[2 * n + 1], holders[2 * n + 2] = '0', heldMember(agentId, id)
+        holders[2 * n + 1], holders[2 * n + 2] = '0', heldMember(g.agentId, id)
       end
     end
     if #leased > 0 then
@@ -53,13 +62,23 @@ local function leaseMany(agentId, max, nonce, out, key)
       redis.call('ZADD', K.leases, unpack(deadlines))
       redis.call('ZADD', K.held, unpack(holders))
       local records = redis.call('HMGET', K.tasks, unpack(leased))
-      local n = #out
       for j = 1, #leased do
-        out[n + 2 * j - 1], out[n + 2 * j] = records[j], lines[j]
+        local reply = owners[j].reply
+        reply[#reply + 1] = records[j]
+        reply[#reply + 1] = lines[j]
       end
     end
   end
-  return count
+  for _, g in ipairs(group) do
+    if g.countAt then g.reply[g.countAt] = g.count end
+  end
+end
+
+-- leaseTasks from one capability, when more than one task is asked for (see leaseForGroup).
+local function leaseMany(agentId, max, nonce, out, key)
+  local lessee = { reply = out, agentId = agentId, max = max, nonce = nonce, count = 0 }
+  leaseForGroup({ lessee }, key)
+  return lessee.count
 end
 
 -- The body of leaseTasks: leases up to `max` of the most urgent runnable tasks of the
