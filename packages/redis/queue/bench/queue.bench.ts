@@ -14,8 +14,9 @@
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_TASKS (default 20000),
  * BENCH_RUNS (default 10u,10b,50u,50b,latency), BENCH_LATENCY_SAMPLES (default 2000),
- * BENCH_ROUNDS (default 3: each run repeated, the median printed), BENCH_ONLY=mcpmas (skip
- * BullMQ, for profiling).
+ * BENCH_ROUNDS (default 3: each run repeated, the median printed), BENCH_WARMUP (default
+ * 20000: tasks of the unmeasured run each side gets first; the latency run warms up with a
+ * 40th of it), BENCH_ONLY=mcpmas (skip BullMQ, for profiling).
  */
 
 import type { LeasedTask, TaskOutcome } from '@mcpmas/core';
@@ -27,6 +28,8 @@ import { RedisTaskQueue } from '../dist/index.js';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 2000);
+/** Tasks of the unmeasured warm-up run each side gets before a comparison (0: none). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 20_000);
 const ok: TaskOutcome = { status: 'succeeded', result: 1 };
 const RUN = `bench-${process.pid}-${Date.now().toString(36)}`;
 
@@ -103,7 +106,7 @@ async function dropKeys(pattern: string): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // mcpmas
 
-async function mcpmasThroughput(workers: number, batched: boolean): Promise<Result> {
+async function mcpmasThroughput(workers: number, batched: boolean, count = TASKS): Promise<Result> {
   const namespace = `${RUN}-m-${workers}-${batched ? 'b' : 'u'}`;
   const queue = new RedisTaskQueue({ url: REDIS_URL, namespace });
   const signals = new Set<() => void>();
@@ -139,7 +142,7 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
       done += 1;
     };
     let tasks: LeasedTask[] = [];
-    while (done < TASKS) {
+    while (done < count) {
       if (tasks.length === 0) tasks = await queue.lease({ agentId, ...next });
       if (tasks.length === 0) {
         await idle();
@@ -163,8 +166,8 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
   };
   const producer = async () => {
     if (batched) {
-      for (let i = 0; i < TASKS; i += 500) {
-        const n = Math.min(500, TASKS - i);
+      for (let i = 0; i < count; i += 500) {
+        const n = Math.min(500, count - i);
         const at = performance.now();
         const { tasks } = await queue.submitBatch({
           tasks: Array.from({ length: n }, (_, j) => ({ capability: 'bench', payload: { i: i + j } })),
@@ -175,7 +178,7 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
       let next = 0;
       await Promise.all(
         Array.from({ length: workers }, async () => {
-          while (next < TASKS) {
+          while (next < count) {
             const i = next++;
             const at = performance.now();
             const { task } = await queue.submit({ capability: 'bench', payload: { i } });
@@ -190,14 +193,14 @@ async function mcpmasThroughput(workers: number, batched: boolean): Promise<Resu
     `mcpmas  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
     start,
     latencies,
-    TASKS,
+    count,
   );
   await queue.close();
   await dropKeys(`{${namespace}}:*`);
   return result;
 }
 
-async function mcpmasLatency(): Promise<Result> {
+async function mcpmasLatency(count = LATENCY_SAMPLES): Promise<Result> {
   const namespace = `${RUN}-m-latency`;
   const client = new RedisTaskQueue({ url: REDIS_URL, namespace });
   const agent = new RedisTaskQueue({ url: REDIS_URL, namespace });
@@ -233,7 +236,7 @@ async function mcpmasLatency(): Promise<Result> {
   })();
   const latencies: number[] = [];
   const start = await mark();
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+  for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     const { task } = await client.submit({ capability: 'bench', payload: { i } });
     if (!finishedEarly.delete(task.id)) {
@@ -242,7 +245,7 @@ async function mcpmasLatency(): Promise<Result> {
     }
     latencies.push(performance.now() - t0);
   }
-  const result = await summarise('mcpmas  one at a time        ', start, latencies, LATENCY_SAMPLES);
+  const result = await summarise('mcpmas  one at a time        ', start, latencies, count);
   stopping.abort();
   await loop;
   await client.close();
@@ -259,7 +262,7 @@ function bullConnection() {
   return { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
 }
 
-async function bullThroughput(workers: number, batched: boolean): Promise<Result> {
+async function bullThroughput(workers: number, batched: boolean, count = TASKS): Promise<Result> {
   const name = `bench-${workers}-${batched ? 'b' : 'u'}`;
   const prefix = `${RUN}-bull`;
   const connection = bullConnection();
@@ -284,11 +287,11 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
   );
   worker.on('completed', () => {
     done += 1;
-    if (done === TASKS) finish();
+    if (done === count) finish();
   });
   if (batched) {
-    for (let i = 0; i < TASKS; i += 500) {
-      const n = Math.min(500, TASKS - i);
+    for (let i = 0; i < count; i += 500) {
+      const n = Math.min(500, count - i);
       const at = performance.now();
       const jobs = await queue.addBulk(
         Array.from({ length: n }, (_, j) => ({ name: 'bench', data: { i: i + j } })),
@@ -299,7 +302,7 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
     let next = 0;
     await Promise.all(
       Array.from({ length: workers }, async () => {
-        while (next < TASKS) {
+        while (next < count) {
           const i = next++;
           const at = performance.now();
           const job = await queue.add('bench', { i });
@@ -313,7 +316,7 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
     `BullMQ  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
     start,
     latencies,
-    TASKS,
+    count,
   );
   await worker.close();
   await queue.obliterate({ force: true });
@@ -321,7 +324,7 @@ async function bullThroughput(workers: number, batched: boolean): Promise<Result
   return result;
 }
 
-async function bullLatency(): Promise<Result> {
+async function bullLatency(count = LATENCY_SAMPLES): Promise<Result> {
   const name = 'bench-latency';
   const prefix = `${RUN}-bull`;
   const connection = bullConnection();
@@ -331,13 +334,13 @@ async function bullLatency(): Promise<Result> {
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
   const latencies: number[] = [];
   const start = await mark();
-  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+  for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     const job = await queue.add('bench', { i });
     await job.waitUntilFinished(events);
     latencies.push(performance.now() - t0);
   }
-  const result = await summarise('BullMQ  one at a time        ', start, latencies, LATENCY_SAMPLES);
+  const result = await summarise('BullMQ  one at a time        ', start, latencies, count);
   await worker.close();
   await events.close();
   await queue.obliterate({ force: true });
@@ -369,9 +372,23 @@ console.log(
   `mcpmas Redis queue vs BullMQ — ${TASKS} tasks per run, ${rounds} round(s) each, Redis ${REDIS_URL}\n`,
 );
 
-/** Runs one comparison `rounds` times and prints the median pair and each round's ratio. */
-async function compare(bull: () => Promise<Result>, mine: () => Promise<Result>, latency: boolean) {
+/**
+ * Runs one comparison `rounds` times and prints the median pair and each round's ratio. Each
+ * side first runs once unmeasured (`warmup` tasks or samples): the first thousands of calls of
+ * a fresh process are mostly V8 compiling the hot code and growing the heap, which would
+ * weigh on whichever side and run came first.
+ */
+async function compare(
+  bull: (count?: number) => Promise<Result>,
+  mine: (count?: number) => Promise<Result>,
+  latency: boolean,
+  warmup: number,
+) {
   const ratio = (m: Result, b: Result) => (latency ? m.p50 / b.p50 : m.tasksPerSec / b.tasksPerSec);
+  if (warmup > 0) {
+    if (!mcpmasOnly) await bull(warmup);
+    await mine(warmup);
+  }
   const pairs: Array<{ bull?: Result; mine: Result }> = [];
   for (let round = 0; round < rounds; round++) {
     if (mcpmasOnly) {
@@ -404,13 +421,14 @@ for (const workers of [10, 50]) {
   for (const batched of [false, true]) {
     if (!runs.has(`${workers}${batched ? 'b' : 'u'}`)) continue;
     await compare(
-      () => bullThroughput(workers, batched),
-      () => mcpmasThroughput(workers, batched),
+      (count) => bullThroughput(workers, batched, count),
+      (count) => mcpmasThroughput(workers, batched, count),
       false,
+      WARMUP,
     );
   }
 }
-if (runs.has('latency')) await compare(bullLatency, mcpmasLatency, true);
+if (runs.has('latency')) await compare(bullLatency, mcpmasLatency, true, Math.ceil(WARMUP / 40));
 console.log(
   '\nbatched = mcpmas leases up to 20 tasks per call; both submit in batches of 500 (addBulk / submitBatch).',
 );
