@@ -94,6 +94,7 @@ export function errorFromStatus(status: number, message: string): McpmasError {
 
 interface HttpLikeError {
   type?: unknown;
+  code?: unknown;
   status?: unknown;
   statusCode?: unknown;
   expose?: unknown;
@@ -125,6 +126,11 @@ export function toMcpmasError(error: unknown): McpmasError {
       );
     case 'request.aborted':
       return new ValidationError('the client aborted the request body');
+  }
+  // zlib's own failure (body-parser passes it on as a 400): say which part was broken.
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
+    const message = `the request body does not decompress as its Content-Encoding says: ${e.message}`;
+    return new ValidationError(message, { details: { issues: [{ path: '', message }] } });
   }
   const status =
     typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 0;
