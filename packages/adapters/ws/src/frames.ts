@@ -98,6 +98,29 @@ export class FrameError extends ValidationError {
   }
 }
 
+/** The fields each client frame may have. */
+const FRAME_FIELDS: Record<ClientFrame['type'], ReadonlySet<string>> = {
+  call: new Set(['type', 'id', 'op', 'req', 'traceparent']),
+  abort: new Set(['type', 'id']),
+  credits: new Set(['type', 'id', 'agentId', 'credits', 'capabilities']),
+};
+
+/** Refuses a frame with a field its type does not have (a typo would otherwise be ignored). */
+function refuseUnknownFields(frame: Record<string, unknown>, type: ClientFrame['type'], id?: FrameId): void {
+  const allowed = FRAME_FIELDS[type];
+  const unknown: string[] = [];
+  for (const key in frame) {
+    if (!allowed.has(key)) unknown.push(key);
+  }
+  if (unknown.length > 0) {
+    const list = unknown.map((key) => JSON.stringify(key)).join(', ');
+    throw new FrameError(
+      `unknown field(s) in ${type === 'abort' ? 'an' : 'a'} ${type} frame: ${list}; it has ${[...allowed].join(', ')}`,
+      id,
+    );
+  }
+}
+
 /**
  * Parses one text frame from a client. Throws a {@link FrameError} naming what is wrong (and
  * carrying the id when it could be read) for anything that is not a valid client frame.
@@ -117,6 +140,7 @@ export function parseClientFrame(text: string): ClientFrame {
   switch (frame.type) {
     case 'call': {
       if (id === undefined) throw new FrameError('a call frame needs an "id": a string or an integer');
+      refuseUnknownFields(frame, 'call', id);
       if (typeof frame.op !== 'string' || frame.op === '')
         throw new FrameError('a call frame needs an "op": the operation name', id);
       if (frame.traceparent !== undefined && typeof frame.traceparent !== 'string')
@@ -127,8 +151,10 @@ export function parseClientFrame(text: string): ClientFrame {
     }
     case 'abort':
       if (id === undefined) throw new FrameError('an abort frame needs the "id" of the call to abort');
+      refuseUnknownFields(frame, 'abort', id);
       return { type: 'abort', id };
     case 'credits': {
+      refuseUnknownFields(frame, 'credits', id);
       const agentId = IdSchema.safeParse(frame.agentId);
       if (!agentId.success) throw new FrameError('credits: "agentId" must be a valid agent id', id);
       const credits = frame.credits;

@@ -60,6 +60,20 @@ describe('ws frames: garbage gets a protocol-correct error and the hub stays up'
       id: 7,
       error: { code: 'VALIDATION', message: expect.stringMatching(/unknown frame type "launch"/) },
     });
+    // A field the frame type does not have (a typo of "req", say) is named, not ignored.
+    c.socket.send(
+      JSON.stringify({ type: 'call', id: 'typo', op: 'task.submit', request: { capability: 'x' } }),
+    );
+    expect(await c.next((f) => f.type === 'error' && f.id === 'typo')).toMatchObject({
+      error: {
+        code: 'VALIDATION',
+        message: 'unknown field(s) in a call frame: "request"; it has type, id, op, req, traceparent',
+      },
+    });
+    c.socket.send(JSON.stringify({ type: 'abort', id: 'typo2', reason: 'x' }));
+    expect(await c.next((f) => f.type === 'error' && f.id === 'typo2')).toMatchObject({
+      error: { message: expect.stringMatching(/unknown field\(s\) in an abort frame: "reason"/) },
+    });
     c.socket.send(JSON.stringify({ type: 'call', id: 'a', op: 'task.explode', req: {} }));
     expect(await c.next((f) => f.type === 'reply' && f.id === 'a')).toMatchObject({
       ok: false,
