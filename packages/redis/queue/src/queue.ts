@@ -419,7 +419,7 @@ export class RedisTaskQueue implements TaskQueue {
       }
       const leased = this.leasedFrom(reply, 2);
       if (sending) {
-        reported = toView(reply, 3 + LEASED_ENTRIES * leased.length);
+        reported = toView(reply, 3 + LEASED_ENTRIES * leased.length, sending.args);
         if (isTerminal(reported.state)) this.capabilityOf.delete(reported.id);
       }
       return leased;
@@ -590,13 +590,16 @@ export class RedisTaskQueue implements TaskQueue {
       item.args,
     );
     if (Number(reply[0]) < 0) throw scriptError(reply, { ref: item.ref });
-    const result = this.reported(reply, 2, reply.length);
+    const result = this.reported(reply, 2, reply.length, item.args);
     return item.whole ? result : result.task;
   }
 
-  /** A report's task and new leases from `reply[i..end)`: the task, a count, the leases. */
-  private reported(reply: readonly unknown[], i: number, end: number): Reported {
-    const task = toView(reply, i);
+  /**
+   * A report's task and new leases from `reply[i..end)`: the task, a count, the leases.
+   * `args` are the report's arguments (the task's result is the one they carry).
+   */
+  private reported(reply: readonly unknown[], i: number, end: number, args: readonly ScriptArg[]): Reported {
+    const task = toView(reply, i, args);
     if (isTerminal(task.state)) this.capabilityOf.delete(task.id);
     const leased: LeasedTask[] = [];
     for (let j = i + TASK_ENTRIES + 1; j + LEASED_ENTRIES <= end; j += LEASED_ENTRIES) {
@@ -636,7 +639,7 @@ export class RedisTaskQueue implements TaskQueue {
         item.reject(scriptError(reply.slice(start, i), { ref: item.ref }));
       } else {
         try {
-          const result = this.reported(reply, start + 1, i);
+          const result = this.reported(reply, start + 1, i, item.args);
           item.resolve(item.whole ? result : result.task);
         } catch (error) {
           item.reject(error);
@@ -969,7 +972,10 @@ export class RedisTaskQueue implements TaskQueue {
     }
   }
 
-  /** The 11 arguments of a report (`lua/includes/complete.lua`). */
+  /**
+   * The 11 arguments of a report (`lua/includes/complete.lua`); the result JSON is at
+   * {@link REPORT_RESULT_ARG}.
+   */
   private completeArgs(ref: LeaseRef, outcome: TaskOutcome): ScriptArg[] {
     const succeeded = outcome.status === 'succeeded';
     const hasResult = succeeded && outcome.result !== undefined;
@@ -1156,15 +1162,25 @@ function buildView(
   return view;
 }
 
-/** The task at `reply[i..i+5]` (`pushTask` in `lua/includes/store.lua`). */
-function toView(reply: readonly unknown[], i: number): TaskView {
+/**
+ * The task at `reply[i..i+5]` (`pushTask` in `lua/includes/store.lua`). A report's reply gives
+ * the result it carried as `1` rather than sending it back: `reported` is that report's
+ * arguments (`completeArgs`), where the result JSON is.
+ */
+function toView(reply: readonly unknown[], i: number, reported?: readonly ScriptArg[]): TaskView {
   const record = reply[i] as string;
   const split = record.indexOf('\n');
+  let result = reply[i + 2] as Stored | number;
+  if (result === 1) {
+    if (!reported)
+      throw new InternalError('a task reply refers to a reported result, but there was no report');
+    result = reported[REPORT_RESULT_ARG] as string;
+  }
   return buildView(
     JSON.parse(record.slice(0, split)) as Spec,
     parseHot(reply[i + 1] as string),
     record.slice(split + 1),
-    reply[i + 2] as Stored,
+    result as Stored,
     reply[i + 3] as Stored,
     reply[i + 4] as Stored,
     reply[i + 5] as Stored,
@@ -1276,6 +1292,9 @@ function waitForPush(
     waiter.wake = done;
   });
 }
+
+/** Where a report's arguments (`completeArgs`) hold its result JSON. */
+const REPORT_RESULT_ARG = 5;
 
 /** Most calls one grouped script call carries (a larger group would hold Redis for longer). */
 const MAX_GROUP = 64;

@@ -11,6 +11,7 @@ import {
   killConnection,
   REDIS_URL,
 } from '@mcpmas/testkit/redis';
+import type { Redis } from 'ioredis';
 import { createRedisBackend, RedisOutbox } from '../src/index.js';
 import { countEvalsha, queueHarness } from './helpers.js';
 
@@ -289,6 +290,58 @@ describeRedis('RedisTaskQueue', () => {
       }
     }
     expect(await queue.lease({ agentId: 'z', capabilities: ['w', 'x'], max: 10 })).toEqual([]);
+  });
+
+  it('a report reply does not send the reported result back, and the task still shows it', async () => {
+    const queue = hub();
+    const client = queue.client as Redis;
+    // Watch the replies of every EVALSHA (a wrapped evalsha takes ioredis' own path).
+    const replies: string[] = [];
+    const original = client.evalsha.bind(client);
+    client.evalsha = (async (...args: Parameters<Redis['evalsha']>) => {
+      const reply = await original(...args);
+      replies.push(JSON.stringify(reply));
+      return reply;
+    }) as Redis['evalsha'];
+    const big = { text: 'r'.repeat(50_000), n: [1, 2, 3] };
+    const lease = async (agentId: string) => {
+      await queue.submit({ capability: 'big', payload: { agentId } });
+      const [t] = await queue.lease({ agentId, capabilities: ['big'], max: 1 });
+      return { taskId: t!.taskId, agentId, leaseToken: t!.leaseToken };
+    };
+    const results: unknown[] = [];
+    // completeAndLease alone, two reports grouped into reportMany, and completeAndWait.
+    results.push(
+      (
+        await queue.completeAndLease(
+          await lease('one'),
+          { status: 'succeeded', result: big },
+          { capabilities: ['big'], max: 0 },
+        )
+      ).task.result,
+    );
+    const [g1, g2] = [await lease('g1'), await lease('g2')];
+    const grouped = await Promise.all([
+      queue.complete(g1, { status: 'succeeded', result: big }),
+      queue.complete(g2, { status: 'succeeded', result: 'small' }),
+    ]);
+    results.push(...grouped.map((t) => t.result));
+    const waited = await queue.completeAndWait(
+      await lease('w'),
+      { status: 'succeeded', result: big },
+      {
+        capabilities: ['big'],
+        max: 1,
+        waitMs: 50,
+      },
+    );
+    results.push(waited.task.result);
+    expect(results).toEqual([big, big, 'small', big]);
+    expect(replies.length).toBeGreaterThanOrEqual(3);
+    expect(replies.filter((r) => r.includes('rrrrrrrrrr'))).toEqual([]);
+    // Reading the task sends the result, as before.
+    expect((await queue.get(g1.taskId))?.result).toEqual(big);
+    expect(replies.some((r) => r.includes('rrrrrrrrrr'))).toBe(true);
   });
 
   it('a grouped report returns the same full view as a read on another hub', async () => {

@@ -15,8 +15,8 @@
   ARGV[A+13]      number of capabilities to lease from c, then ARGV[A+14..A+13+c] their
                   names (each declared)
 
-  Reply: {0, signals, task (6 entries, includes/store.lua), count, then record and state
-          line of each leased task}
+  Reply: {0, signals, task (6 entries, includes/store.lua; its result 1 when it is the one
+          reported), count, then record and state line of each leased task}
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"

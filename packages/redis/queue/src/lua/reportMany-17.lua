@@ -13,8 +13,9 @@
                     next, token nonce, number of capabilities c, c capability names
 
   Reply: {0, signals, n, then per report its length and its reply}
-         a report's reply: {0, task (6 entries, includes/store.lua), count, then record and
-         state line of each leased task} | {E_NOT_FOUND} |
+         a report's reply: {0, task (6 entries, includes/store.lua; its result 1 when it
+         is the one reported), count, then record and state line of each leased task} |
+         {E_NOT_FOUND} |
          {E_STALE_LEASE, state, agentId|""} | {E_NEED_KEYS, ...} (that report changed nothing)
 ]]
 --@include "queue"

@@ -1,6 +1,7 @@
 -- The body of a report: records the outcome of a leased task (see completeAndLease-17.lua).
 -- Uses the queue prologue. Returns nil, the task's state line and, when known, its note flags
--- and its result (JSON or false) when done; or an error reply.
+-- and its result: true when it is the one this report carried (the reply does not send it
+-- back), false when there is none; or an error reply.
 
 -- The common case, a success of a task with no error kept from an earlier attempt (progress
 -- is fine), rewrites the state line without parsing it; returns nil when the general path
@@ -23,7 +24,7 @@ local function completeFast(id, agentId, token, hasResult, result)
   local line = 'succeeded|' .. head .. '|' .. NOW_S .. '|' .. available .. '||' .. NOW_S .. '|' .. deadlineAt
     .. '|' .. timeoutMs .. '|' .. notes .. '||' .. agentId
   redis.call('HSET', K.state, id, line)
-  return nil, line, tonumber(notes) or 0, hasResult == '1' and result or false
+  return nil, line, tonumber(notes) or 0, hasResult == '1'
 end
 
 local function completeTask(id, agentId, token, status, hasResult, result, errorJson, retryable, eb1, eb2, eb3)

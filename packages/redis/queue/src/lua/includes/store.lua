@@ -56,7 +56,8 @@ local function hasNote(flags, bit) return flags ~= nil and flags % (2 * bit) >= 
 
 -- Appends a task to a reply as 6 entries: record (spec, newline, payload), state line,
 -- result|false, error|false, progress|false, cancel reason|false. `raw` is its state line, `flags` its
--- note flags and `result` its result (JSON or false), when at hand.
+-- note flags and `result` its result (JSON or false), when at hand — or true for "the result
+-- this call carried", which the reply gives as the integer 1 instead of sending it back.
 local function pushTask(out, id, raw, flags, result)
   raw = raw or redis.call('HGET', S.state, id)
   local n = #out
