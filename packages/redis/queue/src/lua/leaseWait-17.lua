@@ -23,9 +23,9 @@
 
   Reply: {0, signals, count, then record and state line of each task, then the reported task
          (6 entries, includes/store.lua; its result 1 when it is the one reported) when there
-         was a report} — the tasks leased to the
-         previous wait (unless given back) or, when there were none, leased now; count 0 means
-         nothing was leased (and the agent is waiting when ARGV[A+4] > 0).
+         was a report} — the tasks leased to the previous wait (unless given back) or, when
+         there were none, leased now; count 0 means nothing was leased (and the agent is
+         waiting when ARGV[A+4] > 0).
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} (a refused report)
          {E_NEED_KEYS, ...}
 ]]
