@@ -535,7 +535,7 @@ export class RedisTaskQueue implements TaskQueue {
    */
   complete(ref: LeaseRef, outcome: TaskOutcome): Promise<TaskView> {
     // Settled with the task itself: no second promise to take it out of a report's result.
-    return this.report(ref, outcome, [], 0, false) as Promise<TaskView>;
+    return this.report(ref, outcome, [], 0, false);
   }
 
   /** `complete` then `lease` for the same agent in one Lua script: one round trip. */
@@ -547,10 +547,24 @@ export class RedisTaskQueue implements TaskQueue {
     const capabilities = [...new Set(next.capabilities)];
     const max = capabilities.length > 0 ? Math.max(0, Math.floor(next.max)) : 0;
     if (max > 0) this.agentCapabilities.set(ref.agentId, capabilities);
-    return this.report(ref, outcome, capabilities, max, true) as Promise<Reported>;
+    return this.report(ref, outcome, capabilities, max, true);
   }
 
   /** A report; settles with its {@link Reported} result when `whole`, else with the task alone. */
+  private report(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    capabilities: string[],
+    max: number,
+    whole: true,
+  ): Promise<Reported>;
+  private report(
+    ref: LeaseRef,
+    outcome: TaskOutcome,
+    capabilities: string[],
+    max: number,
+    whole: false,
+  ): Promise<TaskView>;
   private report(
     ref: LeaseRef,
     outcome: TaskOutcome,
