@@ -16,8 +16,8 @@
  * first, unmeasured, then BENCH_TOTAL (default 10000) or more, until BENCH_MIN_SECONDS
  * (default 3) have passed: a fast echo is measured over as long a window as the hub. On a
  * shared machine one pair of runs can land on either side of a neighbour's burst, so each
- * protocol runs BENCH_ROUNDS (default
- * 3) rounds of echo-then-hub, fresh processes each time; the table shows the round with the
+ * protocol runs BENCH_ROUNDS (default 5: three left a median that moved by ±0.3 between runs)
+ * rounds of echo-then-hub, fresh processes each time; the table shows the round with the
  * median ratio and the line under it every round's ratio. MCP, which is not a target and runs
  * about 300 calls a second, gets one round. Other settings: BENCH_SEQUENTIAL (latency
  * samples, 300), BENCH_PROTOCOLS (http,ws,grpc,mcp), BENCH_CPU_PROF=<dir>.
@@ -44,7 +44,7 @@ const TOTAL = Number(process.env.BENCH_TOTAL ?? 10_000);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5000);
 const IN_FLIGHT = 64;
 const PROTOCOLS = (process.env.BENCH_PROTOCOLS ?? 'http,ws,grpc,mcp').split(',');
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 /** Shortest measured window per run, in seconds (more calls than BENCH_TOTAL when needed). */
 const MIN_SECONDS = Number(process.env.BENCH_MIN_SECONDS ?? 3);
 
