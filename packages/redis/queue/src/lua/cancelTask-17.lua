@@ -12,6 +12,9 @@
          {E_NOT_FOUND} | {E_TERMINAL, state} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+local sl = useSlow()
+local TERMINAL, loadTask, needIndexKeys, unindex, finish =
+  sl.TERMINAL, sl.loadTask, sl.needIndexKeys, sl.unindex, sl.finish
 local id = ARGV[A]
 local t = loadTask(id)
 if not t then return { E_NOT_FOUND } end

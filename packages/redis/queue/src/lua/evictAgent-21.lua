@@ -20,6 +20,8 @@
          {E_STALE_FENCE} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+local sl = useSlow()
+local fenceHolds, appendEvent, releaseHeld = sl.fenceHolds, sl.appendEvent, sl.releaseHeld
 local agentId, olderThan = ARGV[A], tonumber(ARGV[A + 1])
 local n = #KEYS
 local agents, registeredAt, heartbeats, load = KEYS[n - 3], KEYS[n - 2], KEYS[n - 1], KEYS[n]

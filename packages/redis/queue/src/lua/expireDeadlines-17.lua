@@ -9,6 +9,9 @@
   Reply: {0, signals, timed-out ids...} | {E_STALE_FENCE} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+local sl = useSlow()
+local TERMINAL, loadTask, fenceHolds, needIndexKeys, unindex, finish =
+  sl.TERMINAL, sl.loadTask, sl.fenceHolds, sl.needIndexKeys, sl.unindex, sl.finish
 if not fenceHolds() then return { E_STALE_FENCE } end
 local due, orphans = {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.deadlines, '-inf', ms(NOW), 'LIMIT', 0, tonumber(ARGV[A]))) do

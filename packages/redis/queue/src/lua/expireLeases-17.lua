@@ -11,6 +11,9 @@
          {E_STALE_FENCE} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+local sl = useSlow()
+local loadTask, fenceHolds, crash, releasedReply =
+  sl.loadTask, sl.fenceHolds, sl.crash, sl.releasedReply
 if not fenceHolds() then return { E_STALE_FENCE } end
 local expired, orphans = {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', ms(NOW), 'LIMIT', 0, tonumber(ARGV[A + 3]))) do

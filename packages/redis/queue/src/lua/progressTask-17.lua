@@ -12,6 +12,8 @@
          {E_STALE_LEASE, state, agentId|""} unless the caller holds the current lease
 ]]
 --@include "queue"
+local sl = useSlow()
+local loadTask, saveTask = sl.loadTask, sl.saveTask
 local id, agentId, token, progress = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
 local t = loadTask(id)
 if not t then return { E_NOT_FOUND } end

@@ -7,6 +7,8 @@
   Reply: {0, signals, promoted ids...} | {E_STALE_FENCE}
 ]]
 --@include "queue"
+local sl = useSlow()
+local fenceHolds = sl.fenceHolds
 if not fenceHolds() then return { E_STALE_FENCE } end
 local out = { 0, '' }
 for _, id in ipairs(promoteDue(tonumber(ARGV[A]))) do out[#out + 1] = id end

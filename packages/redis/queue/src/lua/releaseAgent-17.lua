@@ -13,6 +13,8 @@
          {E_STALE_FENCE} | {E_NEED_KEYS, ...}
 ]]
 --@include "queue"
+local sl = useSlow()
+local fenceHolds, releaseHeld, releasedReply = sl.fenceHolds, sl.releaseHeld, sl.releasedReply
 local agentId, reason = ARGV[A], ARGV[A + 1]
 if not fenceHolds() then return { E_STALE_FENCE } end
 local delay = nil

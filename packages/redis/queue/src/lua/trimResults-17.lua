@@ -11,6 +11,8 @@
   Reply: {0, "", removed, more (1 when the call stopped at its limit)} | {E_STALE_FENCE}
 ]]
 --@include "queue"
+local sl = useSlow()
+local loadTask, dropTask, fenceHolds = sl.loadTask, sl.dropTask, sl.fenceHolds
 if not fenceHolds() then return { E_STALE_FENCE } end
 local ttl, keep, limit = tonumber(ARGV[A]), tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
 local total = redis.call('LLEN', K.terminal)

@@ -32,7 +32,8 @@ local function completeTask(id, agentId, token, status, hasResult, result, error
     local refused, line, flags, stored = completeFast(id, agentId, token, hasResult, result)
     if refused or line then return refused, line, flags, stored end
   end
-  local t = loadTask(id)
+  local sl = useSlow()
+  local t = sl.loadTask(id)
   if not t then return { E_NOT_FOUND } end
   if t.state ~= 'leased' or t.leaseToken ~= token or t.agentId ~= agentId then
     return { E_STALE_LEASE, t.state, t.agentId or '' }
@@ -41,7 +42,7 @@ local function completeTask(id, agentId, token, status, hasResult, result, error
   if retry then needCap(t.capability) end
   if missing then return needKeysReply() end
 
-  unindex(t)
+  sl.unindex(t)
   if status == 'succeeded' then
     if hasResult == '1' then
       redis.call('HSET', K.results, id, result)
@@ -49,12 +50,12 @@ local function completeTask(id, agentId, token, status, hasResult, result, error
       redis.call('HDEL', K.results, id)
     end
     t.error = nil
-    return nil, finish(t, 'succeeded')
+    return nil, sl.finish(t, 'succeeded')
   elseif retry then
     t.errorRetries = t.errorRetries + 1
     t.error = errorJson
-    return nil, requeue(t, backoff(t.errorRetries, tonumber(eb1), tonumber(eb2), tonumber(eb3)))
+    return nil, sl.requeue(t, sl.backoff(t.errorRetries, tonumber(eb1), tonumber(eb2), tonumber(eb3)))
   end
   t.error = errorJson
-  return nil, finish(t, 'failed')
+  return nil, sl.finish(t, 'failed')
 end

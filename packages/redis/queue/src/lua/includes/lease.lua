@@ -14,7 +14,8 @@ local function leasedLine(id, raw, agentId, nonce, count)
   if raw then head, available, deadlineAt, timeoutMs, notes = string.match(raw, QUEUED_LINE) end
   if not head then return nil end
   if deadlineAt ~= '' and tonumber(deadlineAt) <= NOW then
-    finish(loadTask(id), 'timed_out')
+    local sl = useSlow()
+    sl.finish(sl.loadTask(id), 'timed_out')
     return nil
   end
   local leaseDeadline = ms(NOW + tonumber(timeoutMs))

@@ -69,16 +69,6 @@ end
 
 local ms = int
 
--- Fencing: see @mcpmas/leader-election. An empty epoch means "not leader-only".
-local function fenceHolds()
-  if FENCE_EPOCH == '' then return true end
-  local holder = redis.call('GET', K.leader)
-  if not holder then return false end
-  local space = string.find(holder, ' ', 1, true)
-  if not space or string.sub(holder, space + 1) ~= FENCE_HUB then return false end
-  return redis.call('GET', K.epoch) == FENCE_EPOCH
-end
-
 -- Keys the caller has to declare before the script may proceed.
 local missingCaps, missing = {}, false
 local function needCap(cap)
@@ -92,11 +82,6 @@ local function heldIds(agentId)
   local ids = redis.call('ZRANGEBYLEX', K.held, '[' .. prefix, '(' .. prefix .. '\255')
   for i, member in ipairs(ids) do ids[i] = string.sub(member, #prefix + 1) end
   return ids
-end
-local TERMINAL = { succeeded = true, failed = true, cancelled = true, timed_out = true, dead = true }
--- The keys needed to take a task out of the index of its current state.
-local function needIndexKeys(t)
-  if t.state == 'queued' or t.state == 'delayed' then needCap(t.capability) end
 end
 local function needKeysReply()
   local out = { E_NEED_KEYS, 0 }
@@ -144,19 +129,6 @@ local function signalTerminal(t)
   signalParts[#signalParts + 1] = s .. '}'
 end
 
-local function appendEvent(eventType, data)
-  if MAX_EVENTS > 0 then
-    redis.call('XADD', K.events, 'MAXLEN', '~', MAX_EVENTS, '*', 'type', eventType, 'at', ms(NOW), 'data', data)
-  end
-end
-
--- Exponential backoff: base * 2^(n-1), capped, plus up to `jitter` x delay.
-local function backoff(n, base, cap, jitter)
-  if base <= 0 then return 0 end
-  local delay = math.min(cap, base * 2 ^ math.max(0, n - 1))
-  return math.floor(delay + delay * jitter * math.random() + 0.5)
-end
-
 -- Capabilities this script added to K.capabilities, the set the leader's sweep of delayed
 -- tasks walks (only a capability with delayed tasks needs to be in it).
 local capabilityAdded = {}
@@ -169,104 +141,15 @@ local function indexDelayed(cap, at, id)
   end
 end
 
--- Puts a queued or delayed task where `lease` finds it, with a new sequence number.
-local function enqueue(t)
-  t.seq = nextSeq()
-  if t.state == 'delayed' then
-    indexDelayed(t.capability, t.availableAt, t.id)
-  else
-    redis.call('ZADD', readyKey[t.capability], readyScore(t), t.id)
-    signalAvailable(t.capability)
+-- The helpers of the slow paths (includes/slow.lua): useSlow() makes them on first use and
+-- returns them as a table. Defining them on every call cost a quarter of a script call's
+-- fixed cost; code that may need one asks for it.
+local slow
+local function useSlow()
+  if not slow then
+--@include "slow"
   end
-end
-
--- Takes a task out of the index of its current state (keys declared via needIndexKeys).
-local function unindex(t)
-  if t.state == 'queued' then
-    redis.call('ZREM', readyKey[t.capability], t.id)
-  elseif t.state == 'delayed' then
-    redis.call('ZREM', delayedKey[t.capability], t.id)
-  elseif t.state == 'leased' then
-    redis.call('ZREM', K.leases, t.id)
-    if t.agentId then redis.call('ZREM', K.held, heldMember(t.agentId, t.id)) end
-  end
-end
-
--- Moves an unindexed task to a terminal state.
-local function finish(t, state)
-  t.state = state
-  t.updatedAt = NOW
-  t.completedAt = NOW
-  t.leaseToken = nil
-  t.leaseDeadline = nil
-  redis.call('ZREM', K.deadlines, t.id)
-  redis.call('RPUSH', K.terminal, t.id)
-  if state == 'dead' then redis.call('ZADD', K.dead, nextSeq(), t.id) end
-  if state == 'timed_out' then
-    appendEvent('task.timed_out', cjson.encode({ taskId = t.id, capability = t.capability, agentId = t.agentId }))
-  end
-  signalTerminal(t)
-  return saveTask(t)
-end
-
--- Returns an unindexed task to the queue after `delay` ms.
-local function requeue(t, delay)
-  t.leaseToken = nil
-  t.leaseDeadline = nil
-  t.state = delay > 0 and 'delayed' or 'queued'
-  t.availableAt = NOW + delay
-  t.updatedAt = NOW
-  enqueue(t)
-  return saveTask(t)
-end
-
--- A lost run (unregister, eviction, lease expiry): attempts + 1, then back to the queue after
--- `delay` (nil: the crash backoff) or, once the crash budget is spent, dead-lettered.
-local function crash(t, delay, reason, released, crashBackoff)
-  unindex(t)
-  t.attempts = t.attempts + 1
-  if t.attempts >= t.maxAttempts then
-    finish(t, 'dead')
-    appendEvent('task.dead', cjson.encode({
-      taskId = t.id, capability = t.capability, attempts = t.attempts, agentId = t.agentId, reason = reason,
-    }))
-    released.dead[#released.dead + 1] = t.id
-  else
-    if delay == nil then
-      delay = backoff(t.attempts, crashBackoff[1], crashBackoff[2], crashBackoff[3])
-    end
-    requeue(t, delay)
-    released.requeued[#released.requeued + 1] = t.id
-  end
-end
-
--- Releases every task `agentId` holds as a crash (see crash) and forgets its K.held members.
--- The crash backoff is at ARGV[backoffAt..backoffAt+2]. Returns the released ids, or nil and
--- a need-keys reply (nothing changed) when keys are missing.
-local function releaseHeld(agentId, delay, reason, backoffAt)
-  local held, stray = {}, {}
-  for _, id in ipairs(heldIds(agentId)) do
-    local t = loadTask(id)
-    if t and t.state == 'leased' and t.agentId == agentId then
-      needCap(t.capability)
-      held[#held + 1] = t
-    else
-      stray[#stray + 1] = heldMember(agentId, id)
-    end
-  end
-  if missing then return nil, needKeysReply() end
-  local released = { requeued = {}, dead = {} }
-  local crashBackoff = { tonumber(ARGV[backoffAt]), tonumber(ARGV[backoffAt + 1]), tonumber(ARGV[backoffAt + 2]) }
-  for _, t in ipairs(held) do crash(t, delay, reason, released, crashBackoff) end
-  for _, member in ipairs(stray) do redis.call('ZREM', K.held, member) end
-  return released
-end
-
-local function releasedReply(released)
-  local out = { 0, publishSignals(), #released.requeued }
-  for _, id in ipairs(released.requeued) do out[#out + 1] = id end
-  for _, id in ipairs(released.dead) do out[#out + 1] = id end
-  return out
+  return slow
 end
 
 -- Delayed tasks of the declared capabilities that are due become queued, oldest due first.
@@ -276,7 +159,7 @@ local function promoteDue(limit)
     local ids = redis.call('ZRANGEBYSCORE', delayedKey[cap], '-inf', ms(NOW), 'LIMIT', 0, limit)
     for _, id in ipairs(ids) do
       redis.call('ZREM', delayedKey[cap], id)
-      local t = loadTask(id)
+      local t = useSlow().loadTask(id)
       if t and t.state == 'delayed' then due[#due + 1] = t end
     end
   end
@@ -288,8 +171,8 @@ local function promoteDue(limit)
   for _, t in ipairs(due) do
     t.state = 'queued'
     t.updatedAt = NOW
-    enqueue(t)
-    saveTask(t)
+    slow.enqueue(t)
+    slow.saveTask(t)
     promoted[#promoted + 1] = t.id
   end
   return promoted
@@ -391,16 +274,17 @@ local function withdraw(wid, agentId, nonce, giveBack, out)
   if redis.call('HDEL', K.waiters, wid) == 1 then return 0 end
   local prefix, count = nonce .. '.', 0
   for _, id in ipairs(heldIds(agentId)) do
+    local sl = useSlow()
     local raw = redis.call('HGET', K.state, id)
-    local h = raw and parseHot(raw)
+    local h = raw and sl.parseHot(raw)
     if h and h.state == 'leased' and h.agentId == agentId and h.leaseToken
       and string.sub(h.leaseToken, 1, #prefix) == prefix then
       if giveBack then
-        local t = loadTask(id)
+        local t = sl.loadTask(id)
         needCap(t.capability)
         if not missing then
-          unindex(t)
-          requeue(t, 0)
+          sl.unindex(t)
+          sl.requeue(t, 0)
         end
       else
         count = count + 1
