@@ -142,7 +142,7 @@ local function indexDelayed(cap, at, id)
 end
 
 -- The helpers of the slow paths (includes/slow.lua): useSlow() makes them on first use and
--- returns them as a table. Defining them on every call cost a quarter of a script call's
+-- returns them as a table. Defining them on every call cost about a fifth of a script call's
 -- fixed cost; code that may need one asks for it.
 local slow
 local function useSlow()
