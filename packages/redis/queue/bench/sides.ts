@@ -92,6 +92,47 @@ export async function dropKeys(pattern: string): Promise<void> {
   await admin.quit();
 }
 
+/** How {@link produce} submits: a batch of tasks from..from+n-1, or task i alone, and their ids. */
+interface Producer<B, O> {
+  batch(from: number, n: number): Promise<B>;
+  batchIds(reply: B): Iterable<string>;
+  one(i: number): Promise<O>;
+  oneId(reply: O): string;
+}
+
+/**
+ * Submits `count` tasks as both sides' producers do: in batches of 500 when `concurrency` is 0,
+ * else one at a time from `concurrency` loops. Each task's submit time goes into `submittedAt`.
+ * The queue's own promise is awaited directly, so wrapping adds no step between a submit's
+ * reply and the next submit (the calls made in one tick are grouped into one script call).
+ */
+async function produce<B, O>(
+  count: number,
+  concurrency: number,
+  submittedAt: Map<string, number>,
+  producer: Producer<B, O>,
+): Promise<void> {
+  if (concurrency === 0) {
+    for (let from = 0; from < count; from += 500) {
+      const at = performance.now();
+      const reply = await producer.batch(from, Math.min(500, count - from));
+      for (const id of producer.batchIds(reply)) submittedAt.set(id, at);
+    }
+    return;
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const at = performance.now();
+        const reply = await producer.one(i);
+        submittedAt.set(producer.oneId(reply), at);
+      }
+    }),
+  );
+}
+
 // ---------------------------------------------------------------------------------------
 // mcpmas
 
@@ -153,30 +194,16 @@ export async function mcpmasThroughput(workers: number, batched: boolean, count 
       tasks = reply.leased;
     }
   };
-  const producer = async () => {
-    if (batched) {
-      for (let i = 0; i < count; i += 500) {
-        const n = Math.min(500, count - i);
-        const at = performance.now();
-        const { tasks } = await queue.submitBatch({
-          tasks: Array.from({ length: n }, (_, j) => ({ capability: 'bench', payload: { i: i + j } })),
-        });
-        for (const t of tasks) submittedAt.set(t.taskId, at);
-      }
-    } else {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: workers }, async () => {
-          while (next < count) {
-            const i = next++;
-            const at = performance.now();
-            const { task } = await queue.submit({ capability: 'bench', payload: { i } });
-            submittedAt.set(task.id, at);
-          }
+  const producer = () =>
+    produce(count, batched ? 0 : workers, submittedAt, {
+      batch: (from, n) =>
+        queue.submitBatch({
+          tasks: Array.from({ length: n }, (_, j) => ({ capability: 'bench', payload: { i: from + j } })),
         }),
-      );
-    }
-  };
+      batchIds: (reply) => reply.tasks.map((t) => t.taskId),
+      one: (i) => queue.submit({ capability: 'bench', payload: { i } }),
+      oneId: (reply) => reply.task.id,
+    });
   await Promise.all([producer(), ...Array.from({ length: workers }, (_, i) => worker(i))]);
   const result = await summarise(
     `mcpmas  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
@@ -278,28 +305,13 @@ export async function bullThroughput(workers: number, batched: boolean, count = 
     done += 1;
     if (done === count) finish();
   });
-  if (batched) {
-    for (let i = 0; i < count; i += 500) {
-      const n = Math.min(500, count - i);
-      const at = performance.now();
-      const jobs = await queue.addBulk(
-        Array.from({ length: n }, (_, j) => ({ name: 'bench', data: { i: i + j } })),
-      );
-      for (const job of jobs) submittedAt.set(job.id!, at);
-    }
-  } else {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: workers }, async () => {
-        while (next < count) {
-          const i = next++;
-          const at = performance.now();
-          const job = await queue.add('bench', { i });
-          submittedAt.set(job.id!, at);
-        }
-      }),
-    );
-  }
+  await produce(count, batched ? 0 : workers, submittedAt, {
+    batch: (from, n) =>
+      queue.addBulk(Array.from({ length: n }, (_, j) => ({ name: 'bench', data: { i: from + j } }))),
+    batchIds: (jobs) => jobs.map((job) => job.id!),
+    one: (i) => queue.add('bench', { i }),
+    oneId: (job) => job.id!,
+  });
   await all;
   const result = await summarise(
     `BullMQ  ${workers} workers ${batched ? 'batched  ' : 'unbatched'}`,
