@@ -486,6 +486,30 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         expect(await queue.get(ids[0]!)).toBeNull();
         expect((await queue.get(ids[2]!))?.result).toBe(2);
       });
+
+      it('forgets a batch once the last of its tasks is removed, not before', async () => {
+        const { queue } = await open({ maxTerminalTasks: 1 });
+        const { tasks } = await queue.submitBatch({
+          batchId: 'b-trim',
+          tasks: [
+            { capability: 'echo', payload: 1 },
+            { capability: 'echo', payload: 2 },
+          ],
+        });
+        for (let i = 0; i < 2; i++) {
+          await queue.complete(ref((await leaseOne(queue))!), { status: 'succeeded' });
+        }
+        expect(await queue.trimResults(fence())).toBe(1);
+        expect(await queue.getBatch('b-trim')).toMatchObject({
+          total: 2,
+          counts: { succeeded: 1, expired: 1 },
+        });
+        await queue.submit({ capability: 'echo' });
+        await queue.complete(ref((await leaseOne(queue))!), { status: 'succeeded' });
+        expect(await queue.trimResults(fence())).toBe(1);
+        expect(await queue.get(tasks[1]!.taskId)).toBeNull();
+        expect(await queue.getBatch('b-trim')).toBeNull();
+      });
     });
 
     describe('signals and waits', () => {

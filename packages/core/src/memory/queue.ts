@@ -525,10 +525,18 @@ export class MemoryTaskQueue implements TaskQueue {
     }
     if (record.batchId) {
       const batch = this.batches.get(record.batchId);
-      if (batch?.taskIds.every((id) => id === record.id || !this.tasks.has(id))) {
-        this.batches.delete(record.batchId);
-      }
+      if (batch && !this.anyLeft(batch.taskIds)) this.batches.delete(record.batchId);
     }
+  }
+
+  /**
+   * Whether any of `ids` is still kept. From the newest back: tasks go oldest first, so for a
+   * batch being trimmed this stops at once, where a scan from the front would pass every task
+   * already gone (n²/2 lookups over a batch of n).
+   */
+  private anyLeft(ids: string[]): boolean {
+    for (let i = ids.length - 1; i >= 0; i--) if (this.tasks.has(ids[i]!)) return true;
+    return false;
   }
 
   private refs(ids: string[]): Array<{ taskId: string; state: TaskState }> {
