@@ -209,6 +209,27 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         });
       });
 
+      it('extends the lease on a progress without a payload, keeping the last progress', async () => {
+        const { queue } = await open();
+        const { task } = await queue.submit({ capability: 'echo', timeoutMs: 5000 });
+        const leased = (await leaseOne(queue))!;
+        const first = await queue.progress(ref(leased), { percent: 10 });
+        await delay(20);
+        const second = await queue.progress(ref(leased));
+        expect(second.leaseDeadline).toBeGreaterThan(first.leaseDeadline);
+        expect(await queue.get(task.id)).toMatchObject({
+          state: 'leased',
+          leaseDeadline: second.leaseDeadline,
+          progress: { percent: 10 },
+        });
+        await queue.complete(ref(leased), { status: 'succeeded', result: 'ok' });
+        expect(await queue.get(task.id)).toMatchObject({
+          state: 'succeeded',
+          result: 'ok',
+          progress: { percent: 10 },
+        });
+      });
+
       it('refuses reports for unknown tasks with NotFoundError', async () => {
         const { queue } = await open();
         const r = { taskId: 'task_missing', agentId: 'a', leaseToken: 'x' };

@@ -12,9 +12,35 @@
          {E_STALE_LEASE, state, agentId|""} unless the caller holds the current lease
 ]]
 --@include "queue"
+local id, agentId, token, progress = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
+-- The common case, the holder of the lease reporting: the state line is rewritten without
+-- parsing it whole (as a report's fast path does, includes/complete.lua); the rest, refusals
+-- included, takes the general path below.
+do
+  local raw = redis.call('HGET', K.state, id)
+  if not raw then return { E_NOT_FOUND } end
+  local suffix = '|' .. token .. '|' .. agentId
+  local head, available, deadlineAt, timeoutMs, notes
+  if string.sub(raw, -#suffix) == suffix then
+    head, available, deadlineAt, timeoutMs, notes = string.match(raw, LEASED_LINE)
+  end
+  if head then
+    local flags = tonumber(notes) or 0
+    if progress ~= '' then
+      redis.call('HSET', K.notes, id .. '|p', progress)
+      -- Note flag 2: progress (includes/slow.lua, NOTES).
+      if flags % 4 < 2 then flags = flags + 2 end
+    end
+    local leaseDeadline = NOW + tonumber(timeoutMs)
+    local deadlineDigits = ms(leaseDeadline)
+    redis.call('HSET', K.state, id, 'leased|' .. head .. '|' .. NOW_S .. '|' .. available .. '|' .. deadlineDigits
+      .. '||' .. deadlineAt .. '|' .. timeoutMs .. '|' .. ms(flags) .. suffix)
+    redis.call('ZADD', K.leases, deadlineDigits, id)
+    return { 0, '', leaseDeadline }
+  end
+end
 local sl = useSlow()
 local loadTask, saveTask = sl.loadTask, sl.saveTask
-local id, agentId, token, progress = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
 local t = loadTask(id)
 if not t then return { E_NOT_FOUND } end
 if t.state ~= 'leased' or t.leaseToken ~= token or t.agentId ~= agentId then
