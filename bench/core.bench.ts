@@ -6,6 +6,10 @@
  *    vs. the same three steps straight on the memory queue: the dispatcher's overhead.
  * 2. one task over HTTP on loopback (submit, next, result, get: four requests) vs. four
  *    requests to a bare node:http JSON echo server: what the hub adds per round trip.
+ * 3. many idle agents: 64 clients submitting and waiting for results through the dispatcher,
+ *    served by 64 agents each long-polling `task.next` for one task at a time, vs. one agent
+ *    doing the same: the CPU a task costs when many agents wait for work. A submit should
+ *    hand its task to one waiting agent, not wake them all (the ratio stays near 1).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -63,6 +67,48 @@ async function viaDispatcher(n: number): Promise<number> {
   const rate = n / (since(start) / 1000);
   d.close();
   return rate;
+}
+
+/**
+ * CPU per task with 64 loops submitting and waiting on `task.get`, and `agents` agents
+ * long-polling `task.next` for one task at a time, all through one dispatcher.
+ */
+async function idleAgents(n: number, agents: number): Promise<number> {
+  const backend = createMemoryBackend({ queue: { resultTtlMs: 1, maxTerminalTasks: 1000 } });
+  const d = createDispatcher({ registry: backend.registry, queue: backend.queue });
+  let stopping = false;
+  const loops = Array.from({ length: agents }, async (_, a) => {
+    const agentId = `agent-${a}`;
+    await d.call('agent.register', { agentId, name: 'bench', skills: [{ id: 'echo', name: 'Echo' }] }, ctx);
+    while (!stopping) {
+      const { tasks } = await d.call('task.next', { agentId, max: 1, waitMs: 1000 }, ctx);
+      for (const t of tasks) {
+        await d.call(
+          'task.result',
+          { taskId: t.taskId, agentId, leaseToken: t.leaseToken, status: 'succeeded', result: t.payload },
+          ctx,
+        );
+      }
+    }
+  });
+  let next = 0;
+  const cpu = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next++ < n) {
+        const { task } = await d.call('task.submit', { capability: 'echo', payload: { n: next } }, ctx);
+        await d.call('task.get', { taskId: task.id, waitMs: 10_000 }, ctx);
+        // A macrotask turn per task, as a server gets one per request: agents sit waiting.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (next % 1000 === 0) await backend.queue.trimResults();
+      }
+    }),
+  );
+  const used = process.cpuUsage(cpu);
+  stopping = true;
+  d.close();
+  await Promise.all(loops);
+  return (used.user + used.system) / n;
 }
 
 async function hubOverHttp(rounds: number): Promise<number[]> {
@@ -141,6 +187,14 @@ async function main() {
   console.log(row(['in-memory submit → lease → result', 'tasks/s', 'ratio'], w));
   console.log(row(['reference: memory queue, no dispatcher', Math.round(raw), '1.00'], w));
   console.log(row(['dispatcher (validation, auth, plugins)', Math.round(disp), (disp / raw).toFixed(2)], w));
+
+  await idleAgents(2000, 64);
+  await idleAgents(2000, 1);
+  const oneAgent = await idleAgents(TASKS / 4, 1);
+  const manyAgents = await idleAgents(TASKS / 4, 64);
+  console.log(`\n${row(['64 clients waiting on results, CPU per task', 'µs', 'ratio'], w)}`);
+  console.log(row(['reference: 1 agent long-polling', oneAgent, '1.00'], w));
+  console.log(row(['64 agents long-polling', manyAgents, (manyAgents / oneAgent).toFixed(2)], w));
 
   const bare = await bareHttp(HTTP_ROUNDS);
   const hub = await hubOverHttp(HTTP_ROUNDS);

@@ -44,6 +44,8 @@ async function allEvents(outbox: EventOutbox): Promise<HubEvent[]> {
 export interface QueueSuiteFeatures {
   /** The queue implements `TaskQueue.completeAndLease`. @default false */
   completeAndLease?: boolean;
+  /** The queue implements `TaskQueue.leaseWait`. @default false */
+  leaseWait?: boolean;
 }
 
 export function queueSuite(name: string, factory: QueueFactory, features: QueueSuiteFeatures = {}): void {
@@ -592,6 +594,150 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         } finally {
           dispatcher.close();
         }
+      });
+    });
+
+    describe('lease with a wait', () => {
+      const itHas = features.leaseWait ? it : it.skip;
+      const call = (queue: TaskQueue) => {
+        if (!queue.leaseWait) throw new Error('the queue declares leaseWait but lacks it');
+        return queue.leaseWait.bind(queue);
+      };
+      /** Starts a wait and gives a networked queue time to register it before the next step. */
+      const waitFor = async (
+        queue: TaskQueue,
+        agentId: string,
+        options: { capabilities?: string[]; max?: number; waitMs?: number; signal?: AbortSignal } = {},
+      ) => {
+        let settled = false;
+        const wait = call(queue)({
+          agentId,
+          capabilities: options.capabilities ?? ['echo'],
+          max: options.max ?? 1,
+          waitMs: options.waitMs ?? 10_000,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }).finally(() => {
+          settled = true;
+        });
+        await delay(100);
+        return { wait, settled: () => settled };
+      };
+
+      itHas('leases what is runnable at once, most urgent first, without waiting', async () => {
+        const { queue } = await open();
+        await queue.submit({ capability: 'x', priority: 1 });
+        const { task: urgent } = await queue.submit({ capability: 'y', priority: 5 });
+        const started = Date.now();
+        const leased = await call(queue)({
+          agentId: 'agent-1',
+          capabilities: ['x', 'y'],
+          max: 1,
+          waitMs: 10_000,
+        });
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(leased.map((t) => t.taskId)).toEqual([urgent.id]);
+      });
+
+      itHas('leases a task submitted during the wait to the waiting agent', async () => {
+        const { queue } = await open();
+        const { wait } = await waitFor(queue, 'agent-1', { max: 2 });
+        const { task } = await queue.submit({ capability: 'echo', payload: { n: 1 } });
+        const leased = await wait;
+        expect(leased).toEqual([expect.objectContaining({ taskId: task.id, payload: { n: 1 }, attempt: 1 })]);
+        expect(await queue.get(task.id)).toMatchObject({ state: 'leased', agentId: 'agent-1' });
+        expect(await queue.leasedBy('agent-1')).toEqual([task.id]);
+        await queue.complete(ref(leased[0]!), { status: 'succeeded' });
+        expect((await queue.get(task.id))?.state).toBe('succeeded');
+      });
+
+      itHas('resolves [] when the time is up, and a task submitted afterwards stays queued', async () => {
+        const { queue } = await open();
+        const started = Date.now();
+        expect(
+          await call(queue)({ agentId: 'agent-1', capabilities: ['echo'], max: 1, waitMs: 300 }),
+        ).toEqual([]);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+        const { task } = await queue.submit({ capability: 'echo' });
+        await delay(100);
+        expect((await queue.get(task.id))?.state).toBe('queued');
+      });
+
+      itHas('ends at once when aborted, and a task submitted afterwards stays queued', async () => {
+        const { queue } = await open();
+        const controller = new AbortController();
+        const { wait } = await waitFor(queue, 'agent-1', { signal: controller.signal });
+        const started = Date.now();
+        controller.abort();
+        expect(await wait).toEqual([]);
+        expect(Date.now() - started).toBeLessThan(2000);
+        const { task } = await queue.submit({ capability: 'echo' });
+        await delay(100);
+        expect((await queue.get(task.id))?.state).toBe('queued');
+      });
+
+      itHas('serves one waiter per task, oldest first, and leaves the others waiting', async () => {
+        const { queue } = await open();
+        const waits = [];
+        for (const agentId of ['w1', 'w2', 'w3', 'w4']) waits.push(await waitFor(queue, agentId));
+        const { tasks } = await queue.submitBatch({
+          tasks: [1, 2, 3].map((n) => ({ capability: 'echo', payload: n })),
+        });
+        const got = await Promise.all(waits.slice(0, 3).map((w) => w.wait));
+        expect(got.map((leased) => leased.map((t) => t.taskId))).toEqual(tasks.map((t) => [t.taskId]));
+        expect(await Promise.all(tasks.map(async (t) => (await queue.get(t.taskId))?.agentId))).toEqual([
+          'w1',
+          'w2',
+          'w3',
+        ]);
+        // The fourth is still waiting, and gets the next task.
+        await delay(100);
+        expect(waits[3]!.settled()).toBe(false);
+        const { task } = await queue.submit({ capability: 'echo', payload: 4 });
+        expect((await waits[3]!.wait).map((t) => t.taskId)).toEqual([task.id]);
+      });
+
+      itHas('gives a waiter the most urgent task of a batch, not the first', async () => {
+        const { queue } = await open();
+        const { wait } = await waitFor(queue, 'agent-1');
+        const { tasks } = await queue.submitBatch({
+          tasks: [
+            { capability: 'echo', priority: 1, payload: 'low' },
+            { capability: 'echo', priority: 9, payload: 'high' },
+          ],
+        });
+        expect(await wait).toEqual([expect.objectContaining({ taskId: tasks[1]!.taskId, payload: 'high' })]);
+        expect((await queue.get(tasks[0]!.taskId))?.state).toBe('queued');
+      });
+
+      itHas('serves a waiter of several capabilities once', async () => {
+        const { queue } = await open();
+        const { wait } = await waitFor(queue, 'agent-1', { capabilities: ['x', 'y'] });
+        const { task } = await queue.submit({ capability: 'y' });
+        expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+        const { task: next } = await queue.submit({ capability: 'x' });
+        await delay(100);
+        expect((await queue.get(next.id))?.state).toBe('queued');
+      });
+
+      itHas('leases a requeued task to a waiting agent, with the attempt counted', async () => {
+        const { queue } = await open();
+        const { task } = await queue.submit({ capability: 'echo', payload: 'again' });
+        await leaseOne(queue, 'agent-1');
+        const { wait } = await waitFor(queue, 'agent-2');
+        await queue.releaseAgent('agent-1', 'unregistered');
+        expect(await wait).toEqual([
+          expect.objectContaining({ taskId: task.id, payload: 'again', attempt: 2 }),
+        ]);
+        expect(await queue.get(task.id)).toMatchObject({ state: 'leased', agentId: 'agent-2', attempts: 1 });
+      });
+
+      itHas('ends waits when the queue closes', async () => {
+        const { queue } = await open();
+        const { wait } = await waitFor(queue, 'agent-1');
+        const started = Date.now();
+        await queue.close();
+        expect(await wait.catch(() => [])).toEqual([]);
+        expect(Date.now() - started).toBeLessThan(2000);
       });
     });
 

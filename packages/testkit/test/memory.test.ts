@@ -14,7 +14,7 @@ queueSuite(
     const backend = createMemoryBackend({ queue: options });
     return { queue: backend.queue, outbox: backend.outbox, close: () => backend.close() };
   },
-  { completeAndLease: true },
+  { completeAndLease: true, leaseWait: true },
 );
 
 registrySuite('memory', async () => {
@@ -44,5 +44,5 @@ queueSuite(
     const queue = new MemoryTaskQueue(options);
     return { queue, close: () => queue.close() };
   },
-  { completeAndLease: true },
+  { completeAndLease: true, leaseWait: true },
 );

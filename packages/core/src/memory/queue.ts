@@ -48,6 +48,15 @@ interface BatchRecord {
   taskIds: string[];
 }
 
+/** A long-poll of {@link MemoryTaskQueue.leaseWait} waiting for work. */
+interface LeaseWaiter {
+  agentId: string;
+  capabilities: string[];
+  max: number;
+  /** Ends the wait with `tasks`: withdraws the waiter and resolves its promise. */
+  settle(tasks: LeasedTask[]): void;
+}
+
 /** Options of {@link MemoryTaskQueue}. */
 export interface MemoryQueueOptions extends Partial<QueueOptions> {
   /** Where `task.dead` and `task.timed_out` events go. */
@@ -82,7 +91,12 @@ export class MemoryTaskQueue implements TaskQueue {
   private readonly terminalOrder: string[] = [];
   private terminalHead = 0;
   private readonly listeners = new Set<(signal: QueueSignal) => void>();
+  /** Long-polls waiting for work, per capability, oldest first (insertion order). */
+  private readonly waiting = new Map<string, Set<LeaseWaiter>>();
+  /** Capabilities that got runnable work while waiters wait, served once the call ends. */
+  private readonly toServe = new Set<string>();
   private seq = 0;
+  private closed = false;
 
   constructor(options: MemoryQueueOptions = {}) {
     const { outbox, clock, fenceCheck, random, ...rest } = options;
@@ -144,6 +158,59 @@ export class MemoryTaskQueue implements TaskQueue {
   }
 
   async lease(request: { agentId: string; capabilities: string[]; max: number }): Promise<LeasedTask[]> {
+    return this.leaseNow(request);
+  }
+
+  /**
+   * Leases like {@link MemoryTaskQueue.lease}; when nothing is runnable, waits up to `waitMs`,
+   * and the step that makes a task of these capabilities runnable (a submit, a requeue, a
+   * delayed task coming due) leases it to the oldest waiting caller before anyone else can
+   * take it. One waiter is served per runnable task, so a hundred idle agents cost a submit
+   * no more than one does. Resolves `[]` when the time is up, `signal` aborts, the agent is
+   * released (evicted or unregistered) or the queue closes.
+   */
+  async leaseWait(request: {
+    agentId: string;
+    capabilities: string[];
+    max: number;
+    waitMs: number;
+    signal?: AbortSignal;
+  }): Promise<LeasedTask[]> {
+    const leased = this.leaseNow(request);
+    const { signal } = request;
+    if (leased.length > 0 || !(request.waitMs > 0) || signal?.aborted || this.closed) return leased;
+    return new Promise<LeasedTask[]>((resolve) => {
+      const waiter: LeaseWaiter = {
+        agentId: request.agentId,
+        capabilities: [...new Set(request.capabilities)],
+        max: request.max,
+        settle: (tasks) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          for (const cap of waiter.capabilities) {
+            const waiters = this.waiting.get(cap);
+            waiters?.delete(waiter);
+            if (waiters?.size === 0) this.waiting.delete(cap);
+          }
+          resolve(tasks);
+        },
+      };
+      const onAbort = () => waiter.settle([]);
+      const timer = setTimeout(onAbort, request.waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      for (const cap of waiter.capabilities) {
+        let waiters = this.waiting.get(cap);
+        if (!waiters) {
+          waiters = new Set();
+          this.waiting.set(cap, waiters);
+        }
+        waiters.add(waiter);
+      }
+    });
+  }
+
+  /** The body of {@link MemoryTaskQueue.lease}, synchronous. */
+  private leaseNow(request: { agentId: string; capabilities: string[]; max: number }): LeasedTask[] {
     const now = this.clock();
     this.promoteDue(now);
     const out: LeasedTask[] = [];
@@ -257,6 +324,8 @@ export class MemoryTaskQueue implements TaskQueue {
    */
   releaseAgentNow(agentId: string, reason: 'evicted' | 'unregistered', fence?: LeaderFence): ReleasedTasks {
     if (reason === 'evicted') this.fenceCheck?.(fence);
+    // A departed agent's long-polls end first: nothing released below may be leased to them.
+    this.settleWaiters((w) => w.agentId === agentId);
     const ids = this.leasedByAgent.get(agentId);
     this.leasedByAgent.delete(agentId);
     const released: ReleasedTasks = { requeued: [], dead: [] };
@@ -344,7 +413,9 @@ export class MemoryTaskQueue implements TaskQueue {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.listeners.clear();
+    this.settleWaiters(() => true);
   }
 
   // -------------------------------------------------------------------------------------
@@ -408,7 +479,41 @@ export class MemoryTaskQueue implements TaskQueue {
       this.ready.set(record.capability, heap);
     }
     heap.push({ priority: record.priority, seq: record.seq, id: record.id });
+    if (this.waiting.has(record.capability)) {
+      // Served at the end of this turn of the event loop, after the whole change (a batch's
+      // most urgent task goes first) and after every other request that arrived with it: a
+      // waiter asking for several tasks gets what this turn made runnable in one go.
+      if (this.toServe.size === 0) setImmediate(() => this.serveWaiters());
+      this.toServe.add(record.capability);
+    }
     this.emit({ type: 'available', capability: record.capability });
+  }
+
+  /**
+   * Leases runnable tasks to the oldest waiters of each capability in {@link toServe}, each
+   * waiter getting up to its `max` of its own capabilities' most urgent tasks, until the
+   * capability has no runnable task or no waiter left.
+   */
+  private serveWaiters(): void {
+    for (const cap of this.toServe) {
+      this.toServe.delete(cap);
+      for (;;) {
+        const waiters = this.waiting.get(cap);
+        const heap = this.ready.get(cap);
+        if (!waiters || !heap || !this.liveTop(heap)) break;
+        const waiter = waiters.values().next().value as LeaseWaiter;
+        // Empty only when every runnable task was past its deadline (now timed out): wait on.
+        const tasks = this.leaseNow(waiter);
+        if (tasks.length > 0) waiter.settle(tasks);
+      }
+    }
+  }
+
+  /** Ends, with nothing leased, every wait `which` selects. */
+  private settleWaiters(which: (waiter: LeaseWaiter) => boolean): void {
+    const ended = new Set<LeaseWaiter>();
+    for (const waiters of this.waiting.values()) for (const w of waiters) if (which(w)) ended.add(w);
+    for (const w of ended) w.settle([]);
   }
 
   private promoteDue(now: number): string[] {

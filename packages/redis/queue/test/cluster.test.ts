@@ -129,7 +129,7 @@ async function stopCluster(): Promise<void> {
         },
       };
     },
-    { completeAndLease: true },
+    { completeAndLease: true, leaseWait: true },
   );
 
   registrySuite('redis cluster', async () => {

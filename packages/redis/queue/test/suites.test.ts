@@ -38,7 +38,7 @@ if (redisUp) {
         },
       };
     },
-    { completeAndLease: true },
+    { completeAndLease: true, leaseWait: true },
   );
 
   registrySuite('redis, with the redis outbox', async () => {
