@@ -6,8 +6,10 @@
  * - its types compile under `strict` with `skipLibCheck: false`, through every subpath of
  *   every `exports` map (a `.d.ts` that names a module the package does not depend on fails
  *   here, while the monorepo, where every dev dependency is at hand, compiles);
- * - every entry point loads in node, installed without hoisting (`hoist=false`), so a package
- *   that imports something it does not declare fails to load;
+ * - every entry point loads in node, by `import` and by `require` (node ≥ 20.19 loads ES
+ *   modules for CommonJS code), installed without hoisting (`hoist=false`), so a package that
+ *   imports something it does not declare fails to load;
+ * - every source and declaration map points at a source file the package ships;
  * - a hub on HTTP and WebSocket, an agent and a client, written against the installed
  *   packages as their READMEs show, run a task.
  *
@@ -15,9 +17,17 @@
  * the repository needed too. Takes about a minute.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -157,6 +167,9 @@ afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });
 });
 
+/** The testkit's suites and Redis helpers use jest's globals as they load: inside jest only. */
+const jestOnly = new Set(['@mcpmas/testkit', '@mcpmas/testkit/redis']);
+
 /** Every subpath of every package's `exports` map, as an import specifier. */
 function entryPoints(): string[] {
   const specifiers: string[] = [];
@@ -179,6 +192,13 @@ describe('the packed packages, installed outside the monorepo', () => {
         `export const counts = [${specifiers.map((_, i) => `Object.keys(m${i}).length`).join(', ')}];\n`,
     );
     writeFileSync(join(project, 'smoke.ts'), SMOKE);
+    // CommonJS code compiled by TypeScript (`.cts`): its imports become require() calls.
+    writeFileSync(
+      join(project, 'commonjs.cts'),
+      "import { createMemoryBackend } from '@mcpmas/core';\n" +
+        "import { HttpTransport } from '@mcpmas/adapter-http';\n" +
+        'console.log(typeof createMemoryBackend().queue.submit, typeof HttpTransport);\n',
+    );
     writeFileSync(
       join(project, 'tsconfig.json'),
       JSON.stringify({
@@ -191,15 +211,13 @@ describe('the packed packages, installed outside the monorepo', () => {
           types: ['node'],
           outDir: 'out',
         },
-        files: ['entries.ts', 'smoke.ts'],
+        files: ['entries.ts', 'smoke.ts', 'commonjs.cts'],
       }),
     );
     await sh(['node', join(project, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], project);
   }, 120_000);
 
   it('load in node, every entry point exporting something', async () => {
-    // The testkit's suites and Redis helpers use jest's globals as they load: inside jest only.
-    const jestOnly = new Set(['@mcpmas/testkit', '@mcpmas/testkit/redis']);
     const specifiers = entryPoints().filter((s) => !jestOnly.has(s));
     const script = `const counts = {};\nfor (const s of ${JSON.stringify(specifiers)}) counts[s] = Object.keys(await import(s)).length;\nconsole.log(JSON.stringify(counts));`;
     writeFileSync(join(project, 'load.mjs'), script);
@@ -208,6 +226,41 @@ describe('the packed packages, installed outside the monorepo', () => {
     expect(Object.keys(counts)).toEqual(specifiers);
     expect(Object.entries(counts).filter(([, n]) => n === 0)).toEqual([]);
   }, 60_000);
+
+  it('load through require() too, for CommonJS code (node 20.19 and later)', async () => {
+    const specifiers = entryPoints().filter((s) => !jestOnly.has(s));
+    const script = `const counts = {};\nfor (const s of ${JSON.stringify(specifiers)}) counts[s] = Object.keys(require(s)).length;\nconsole.log(JSON.stringify(counts));`;
+    writeFileSync(join(project, 'require.cjs'), script);
+    expect((await sh(['node', 'out/commonjs.cjs'], project)).trim()).toBe('function function');
+    const out = await sh(['node', 'require.cjs'], project);
+    const counts = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+    expect(Object.keys(counts)).toEqual(specifiers);
+    expect(Object.entries(counts).filter(([, n]) => n === 0)).toEqual([]);
+  }, 60_000);
+
+  it('ship the sources their source maps and declaration maps point to', () => {
+    const missing: string[] = [];
+    let maps = 0;
+    for (const { manifest } of packages) {
+      const dir = realpathSync(join(project, 'node_modules', ...manifest.name.split('/')));
+      const walk = (folder: string) => {
+        for (const entry of readdirSync(folder, { withFileTypes: true })) {
+          const path = join(folder, entry.name);
+          if (entry.isDirectory()) walk(path);
+          else if (entry.name.endsWith('.map')) {
+            maps += 1;
+            const { sources } = JSON.parse(readFileSync(path, 'utf8')) as { sources: string[] };
+            for (const source of sources) {
+              if (!existsSync(join(folder, source))) missing.push(`${relative(dir, path)} -> ${source}`);
+            }
+          }
+        }
+      };
+      walk(join(dir, 'dist'));
+    }
+    expect(maps).toBeGreaterThan(packages.length);
+    expect(missing).toEqual([]);
+  });
 
   it('run a task: a hub on HTTP and WebSocket, an agent over WebSocket, a client over HTTP', async () => {
     const out = await sh(['node', 'out/smoke.js'], project, 60_000);
