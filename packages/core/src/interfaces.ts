@@ -158,7 +158,9 @@ export interface TaskQueue {
    * the step that makes it runnable — on a networked backend one hop fewer than a wake-up
    * followed by a lease. Resolves `[]` when the time is up, `signal` aborts or the queue
    * closes; nothing leased to a wait that ends unanswered is lost (an aborted wait gives it
-   * back to the queue). Without it, the dispatcher waits for `available` signals and leases.
+   * back to the queue). Without it, the dispatcher waits for `available` signals and leases:
+   * every signal wakes every long-poll waiting for that capability and all but one find
+   * nothing, so a backend meant for many agents should implement this.
    */
   leaseWait?(request: {
     agentId: string;

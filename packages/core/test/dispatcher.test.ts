@@ -9,6 +9,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   PluginHost,
+  type TaskQueue,
   UnavailableError,
   ValidationError,
 } from '../src/index.js';
@@ -16,11 +17,23 @@ import {
 const ctx: CallContext = { protocol: 'test' };
 const skills = [{ id: 'echo', name: 'Echo' }];
 
+/** `queue` without `leaseWait`: the dispatcher then waits for `available` signals and leases. */
+function withoutLeaseWait(queue: TaskQueue): TaskQueue {
+  return new Proxy(queue, {
+    get(target, property) {
+      if (property === 'leaseWait') return undefined;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 describe('dispatcher', () => {
   let dispatcher: HubDispatcher | undefined;
-  const make = (options: Partial<Parameters<typeof createDispatcher>[0]> = {}) => {
+  const make = (options: Partial<Parameters<typeof createDispatcher>[0]> = {}, fallback = false) => {
     const backend = createMemoryBackend();
-    dispatcher = createDispatcher({ registry: backend.registry, queue: backend.queue, ...options });
+    const queue = fallback ? withoutLeaseWait(backend.queue) : backend.queue;
+    dispatcher = createDispatcher({ registry: backend.registry, queue, ...options });
     return { backend, dispatcher };
   };
   afterEach(() => dispatcher?.close());
@@ -190,58 +203,64 @@ describe('dispatcher', () => {
     expect(reported).toHaveLength(1);
   });
 
-  it('ends waits on close and refuses later calls', async () => {
-    const { dispatcher } = make();
-    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
-    const t0 = Date.now();
-    const waiting = dispatcher.call('task.next', { agentId: 'a', waitMs: 30_000 }, ctx);
-    await new Promise((r) => setTimeout(r, 50));
-    dispatcher.close();
-    expect((await waiting).tasks).toEqual([]);
-    expect(Date.now() - t0).toBeLessThan(2000);
-    await expect(dispatcher.call('agents.status', {}, ctx)).rejects.toBeInstanceOf(UnavailableError);
-  });
+  describe.each([
+    ['the queue’s own long-poll (leaseWait)', false],
+    ['the dispatcher’s fallback for a queue without leaseWait', true],
+  ])('long-polls through %s', (_label, fallback) => {
+    it('ends waits on close and refuses later calls', async () => {
+      const { dispatcher } = make({}, fallback);
+      await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+      const t0 = Date.now();
+      const waiting = dispatcher.call('task.next', { agentId: 'a', waitMs: 30_000 }, ctx);
+      await new Promise((r) => setTimeout(r, 50));
+      dispatcher.close();
+      expect((await waiting).tasks).toEqual([]);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      await expect(dispatcher.call('agents.status', {}, ctx)).rejects.toBeInstanceOf(UnavailableError);
+    });
 
-  it('ends a long-poll early when the caller aborts', async () => {
-    const { dispatcher } = make();
-    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
-    const controller = new AbortController();
-    const t0 = Date.now();
-    const waiting = dispatcher.call(
-      'task.next',
-      { agentId: 'a', waitMs: 30_000 },
-      { ...ctx, signal: controller.signal },
-    );
-    setTimeout(() => controller.abort(), 50);
-    expect((await waiting).tasks).toEqual([]);
-    expect(Date.now() - t0).toBeLessThan(2000);
-  });
+    it('ends a long-poll early when the caller aborts', async () => {
+      const { dispatcher } = make({}, fallback);
+      await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+      const controller = new AbortController();
+      const t0 = Date.now();
+      const waiting = dispatcher.call(
+        'task.next',
+        { agentId: 'a', waitMs: 30_000 },
+        { ...ctx, signal: controller.signal },
+      );
+      setTimeout(() => controller.abort(), 50);
+      expect((await waiting).tasks).toEqual([]);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    });
 
-  it('keeps a long-poll waiting when the task that woke it went to another agent', async () => {
-    // No fallback re-check within the test: a wake-up lost after the empty look would hang it.
-    const { dispatcher } = make({ pollFallbackMs: 60_000 });
-    await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
-    await dispatcher.call('agent.register', { agentId: 'b', name: 'b', skills }, ctx);
-    const settled = new Set<string>();
-    const poll = (agentId: string) =>
-      dispatcher.call('task.next', { agentId, waitMs: 30_000 }, ctx).then((reply) => {
-        settled.add(agentId);
-        return reply;
-      });
-    const a = poll('a');
-    const b = poll('b');
-    await new Promise((r) => setTimeout(r, 20));
-    const first = await dispatcher.call('task.submit', { capability: 'echo', payload: 1 }, ctx);
-    await new Promise((r) => setTimeout(r, 50));
-    // Both were woken; one took the task, the other found nothing and must still be waiting.
-    expect(settled.size).toBe(1);
-    const second = await dispatcher.call('task.submit', { capability: 'echo', payload: 2 }, ctx);
-    const t0 = Date.now();
-    const replies = await Promise.all([a, b]);
-    expect(Date.now() - t0).toBeLessThan(1000);
-    expect(replies.flatMap((r) => r.tasks.map((t) => t.taskId)).sort()).toEqual(
-      [first.task.id, second.task.id].sort(),
-    );
+    it('keeps a long-poll waiting when the task that woke it went to another agent', async () => {
+      // No fallback re-check within the test: a wake-up lost after the empty look would hang it.
+      const { dispatcher } = make({ pollFallbackMs: 60_000 }, fallback);
+      await dispatcher.call('agent.register', { agentId: 'a', name: 'a', skills }, ctx);
+      await dispatcher.call('agent.register', { agentId: 'b', name: 'b', skills }, ctx);
+      const settled = new Set<string>();
+      const poll = (agentId: string) =>
+        dispatcher.call('task.next', { agentId, waitMs: 30_000 }, ctx).then((reply) => {
+          settled.add(agentId);
+          return reply;
+        });
+      const a = poll('a');
+      const b = poll('b');
+      await new Promise((r) => setTimeout(r, 20));
+      const first = await dispatcher.call('task.submit', { capability: 'echo', payload: 1 }, ctx);
+      await new Promise((r) => setTimeout(r, 50));
+      // One took the task; the other (woken for nothing by the fallback, not woken by the queue's
+      // own long-poll) must still be waiting.
+      expect(settled.size).toBe(1);
+      const second = await dispatcher.call('task.submit', { capability: 'echo', payload: 2 }, ctx);
+      const t0 = Date.now();
+      const replies = await Promise.all([a, b]);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(replies.flatMap((r) => r.tasks.map((t) => t.taskId)).sort()).toEqual(
+        [first.task.id, second.task.id].sort(),
+      );
+    });
   });
 
   it('answers a waiting task.get with the final state once the task ends', async () => {
