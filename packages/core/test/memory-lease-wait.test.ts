@@ -2,7 +2,7 @@
  * What the memory queue's long-poll does beyond the testkit's `leaseWait` section: a departed
  * agent's waits end, so nothing is leased to an agent that is gone.
  */
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { MemoryTaskQueue } from '../src/index.js';
 
 describe('MemoryTaskQueue.leaseWait', () => {
@@ -41,5 +41,18 @@ describe('MemoryTaskQueue.leaseWait', () => {
     const { task } = await queue.submit({ capability: 'echo' });
     expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
     await queue.close();
+  });
+
+  it('serves a waiting agent while a test runs on fake timers', async () => {
+    jest.useFakeTimers();
+    try {
+      const queue = new MemoryTaskQueue();
+      const wait = queue.leaseWait({ agentId: 'a', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+      const { task } = await queue.submit({ capability: 'echo' });
+      expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
+      await queue.close();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

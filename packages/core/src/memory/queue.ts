@@ -2,6 +2,7 @@
  * In-memory {@link TaskQueue}: the embedded default. Honours every rule of the design's task
  * semantics; every method body runs synchronously, so each change is atomic within the process.
  */
+import { setImmediate as serveSoon } from 'node:timers';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { Heap } from '../heap.js';
 import type {
@@ -482,8 +483,9 @@ export class MemoryTaskQueue implements TaskQueue {
     if (this.waiting.has(record.capability)) {
       // Served at the end of this turn of the event loop, after the whole change (a batch's
       // most urgent task goes first) and after every other request that arrived with it: a
-      // waiter asking for several tasks gets what this turn made runnable in one go.
-      if (this.toServe.size === 0) setImmediate(() => this.serveWaiters());
+      // waiter asking for several tasks gets what this turn made runnable in one go. node's
+      // own setImmediate, not the global: a test's fake timers must not hold up serving.
+      if (this.toServe.size === 0) serveSoon(() => this.serveWaiters());
       this.toServe.add(record.capability);
     }
     this.emit({ type: 'available', capability: record.capability });
