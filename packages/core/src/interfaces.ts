@@ -122,6 +122,19 @@ export type QueueSignal =
   | { type: 'available'; capability: string }
   | { type: 'terminal'; taskId: string; state: TaskState; agentId?: string };
 
+/** What {@link TaskQueue.leaseWait} is asked for. */
+export interface LeaseWaitRequest {
+  agentId: string;
+  /** Capabilities to lease from; none leases nothing. */
+  capabilities: string[];
+  /** Most tasks to lease; below 1 leases nothing, at once. */
+  max: number;
+  /** Longest wait in milliseconds when nothing is runnable; 0 only looks. */
+  waitMs: number;
+  /** Ends the wait early, leasing nothing more. */
+  signal?: AbortSignal;
+}
+
 /**
  * The priority queue with leases. Higher priority first, FIFO within a priority; every
  * multi-step change is atomic.
@@ -162,13 +175,7 @@ export interface TaskQueue {
    * every signal wakes every long-poll waiting for that capability and all but one find
    * nothing, so a backend meant for many agents should implement this.
    */
-  leaseWait?(request: {
-    agentId: string;
-    capabilities: string[];
-    max: number;
-    waitMs: number;
-    signal?: AbortSignal;
-  }): Promise<LeasedTask[]>;
+  leaseWait?(request: LeaseWaitRequest): Promise<LeasedTask[]>;
   get(taskId: string): Promise<TaskView | null>;
   /** Cancels queued, delayed or leased work. `ConflictError` if already terminal. */
   cancel(taskId: string, reason?: string): Promise<TaskView>;

@@ -650,6 +650,19 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         expect((await queue.get(task.id))?.state).toBe('succeeded');
       });
 
+      itHas('leases nothing, at once, for max 0 or no capabilities; a later task stays queued', async () => {
+        const { queue } = await open();
+        const started = Date.now();
+        expect(
+          await call(queue)({ agentId: 'agent-1', capabilities: ['echo'], max: 0, waitMs: 5000 }),
+        ).toEqual([]);
+        expect(await call(queue)({ agentId: 'agent-1', capabilities: [], max: 1, waitMs: 5000 })).toEqual([]);
+        expect(Date.now() - started).toBeLessThan(2000);
+        const { task } = await queue.submit({ capability: 'echo' });
+        await delay(100);
+        expect((await queue.get(task.id))?.state).toBe('queued');
+      });
+
       itHas('resolves [] when the time is up, and a task submitted afterwards stays queued', async () => {
         const { queue } = await open();
         const started = Date.now();

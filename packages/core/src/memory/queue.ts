@@ -9,6 +9,7 @@ import type {
   EventOutbox,
   LeaderFence,
   LeaseRef,
+  LeaseWaitRequest,
   QueueOptions,
   QueueSignal,
   ReleasedTasks,
@@ -170,21 +171,17 @@ export class MemoryTaskQueue implements TaskQueue {
    * no more than one does. Resolves `[]` when the time is up, `signal` aborts, the agent is
    * released (evicted or unregistered) or the queue closes.
    */
-  async leaseWait(request: {
-    agentId: string;
-    capabilities: string[];
-    max: number;
-    waitMs: number;
-    signal?: AbortSignal;
-  }): Promise<LeasedTask[]> {
-    const leased = this.leaseNow(request);
+  async leaseWait(request: LeaseWaitRequest): Promise<LeasedTask[]> {
+    const max = Math.floor(request.max);
+    if (!(max >= 1) || request.capabilities.length === 0) return [];
+    const leased = this.leaseNow({ agentId: request.agentId, capabilities: request.capabilities, max });
     const { signal } = request;
     if (leased.length > 0 || !(request.waitMs > 0) || signal?.aborted || this.closed) return leased;
     return new Promise<LeasedTask[]>((resolve) => {
       const waiter: LeaseWaiter = {
         agentId: request.agentId,
         capabilities: [...new Set(request.capabilities)],
-        max: request.max,
+        max,
         settle: (tasks) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
@@ -504,9 +501,10 @@ export class MemoryTaskQueue implements TaskQueue {
         const heap = this.ready.get(cap);
         if (!waiters || !heap || !this.liveTop(heap)) break;
         const waiter = waiters.values().next().value as LeaseWaiter;
-        // Empty only when every runnable task was past its deadline (now timed out): wait on.
         const tasks = this.leaseNow(waiter);
-        if (tasks.length > 0) waiter.settle(tasks);
+        // Empty only when every runnable task was past its deadline (now timed out): wait on.
+        if (tasks.length === 0) break;
+        waiter.settle(tasks);
       }
     }
   }

@@ -14,6 +14,7 @@ import {
   type LeaderFence,
   type LeasedTask,
   type LeaseRef,
+  type LeaseWaitRequest,
   newId,
   newToken,
   PRIORITY_MAX,
@@ -328,13 +329,7 @@ export class RedisTaskQueue implements TaskQueue {
    * Cluster, where a script cannot tell a live waiter from a dead one, it waits for
    * `available` wake-ups and leases instead.
    */
-  async leaseWait(request: {
-    agentId: string;
-    capabilities: string[];
-    max: number;
-    waitMs: number;
-    signal?: AbortSignal;
-  }): Promise<LeasedTask[]> {
+  async leaseWait(request: LeaseWaitRequest): Promise<LeasedTask[]> {
     const capabilities = [...new Set(request.capabilities)];
     const max = Math.floor(request.max);
     if (max < 1 || capabilities.length === 0) return [];
