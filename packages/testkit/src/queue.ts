@@ -623,6 +623,13 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         return { wait, settled: () => settled };
       };
 
+      /** Submits a task and checks that a moment later it is still queued: no ended wait took it. */
+      const staysQueued = async (queue: TaskQueue, capability = 'echo') => {
+        const { task } = await queue.submit({ capability });
+        await delay(100);
+        expect((await queue.get(task.id))?.state).toBe('queued');
+      };
+
       itHas('leases what is runnable at once, most urgent first, without waiting', async () => {
         const { queue } = await open();
         await queue.submit({ capability: 'x', priority: 1 });
@@ -658,9 +665,7 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         ).toEqual([]);
         expect(await call(queue)({ agentId: 'agent-1', capabilities: [], max: 1, waitMs: 5000 })).toEqual([]);
         expect(Date.now() - started).toBeLessThan(2000);
-        const { task } = await queue.submit({ capability: 'echo' });
-        await delay(100);
-        expect((await queue.get(task.id))?.state).toBe('queued');
+        await staysQueued(queue);
       });
 
       itHas('resolves [] when the time is up, and a task submitted afterwards stays queued', async () => {
@@ -670,9 +675,7 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
           await call(queue)({ agentId: 'agent-1', capabilities: ['echo'], max: 1, waitMs: 300 }),
         ).toEqual([]);
         expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-        const { task } = await queue.submit({ capability: 'echo' });
-        await delay(100);
-        expect((await queue.get(task.id))?.state).toBe('queued');
+        await staysQueued(queue);
       });
 
       itHas('ends at once when aborted, and a task submitted afterwards stays queued', async () => {
@@ -683,9 +686,7 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         controller.abort();
         expect(await wait).toEqual([]);
         expect(Date.now() - started).toBeLessThan(2000);
-        const { task } = await queue.submit({ capability: 'echo' });
-        await delay(100);
-        expect((await queue.get(task.id))?.state).toBe('queued');
+        await staysQueued(queue);
       });
 
       itHas('serves one waiter per task, oldest first, and leaves the others waiting', async () => {
@@ -727,9 +728,7 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         const { wait } = await waitFor(queue, 'agent-1', { capabilities: ['x', 'y'] });
         const { task } = await queue.submit({ capability: 'y' });
         expect((await wait).map((t) => t.taskId)).toEqual([task.id]);
-        const { task: next } = await queue.submit({ capability: 'x' });
-        await delay(100);
-        expect((await queue.get(next.id))?.state).toBe('queued');
+        await staysQueued(queue, 'x');
       });
 
       itHas('leases a requeued task to a waiting agent, with the attempt counted', async () => {
