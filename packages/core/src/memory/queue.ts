@@ -165,11 +165,12 @@ export class MemoryTaskQueue implements TaskQueue {
 
   /**
    * Leases like {@link MemoryTaskQueue.lease}; when nothing is runnable, waits up to `waitMs`,
-   * and the step that makes a task of these capabilities runnable (a submit, a requeue, a
-   * delayed task coming due) leases it to the oldest waiting caller before anyone else can
-   * take it. One waiter is served per runnable task, so a hundred idle agents cost a submit
-   * no more than one does. Resolves `[]` when the time is up, `signal` aborts, the agent is
-   * released (evicted or unregistered) or the queue closes.
+   * and a task of these capabilities made runnable meanwhile (by a submit, a requeue, a
+   * delayed task coming due) is leased to the oldest waiting caller at the end of that turn
+   * of the event loop, unless a caller that does not wait took it first. One waiter is served
+   * per runnable task, so a hundred idle agents cost a submit no more than one does. Resolves
+   * `[]` at once for `max` below 1 or no capabilities, and when the time is up, `signal`
+   * aborts, the agent is released (evicted or unregistered) or the queue closes.
    */
   async leaseWait(request: LeaseWaitRequest): Promise<LeasedTask[]> {
     const max = Math.floor(request.max);
