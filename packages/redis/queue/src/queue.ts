@@ -325,9 +325,10 @@ export class RedisTaskQueue implements TaskQueue {
    * without the wake-up and lease round trips in between. The registration is renewed every
    * `waitSliceMs`, each renewal ending the previous wait in the same script. A push that
    * pub/sub lost is picked up when its wait ends; when `signal` aborts or the queue closes,
-   * whatever was pushed meanwhile goes back to the queue, with no attempt counted. On Redis
-   * Cluster, where a script cannot tell a live waiter from a dead one, it waits for
-   * `available` wake-ups and leases instead.
+   * whatever was pushed meanwhile goes back to the queue, with no attempt counted. When the
+   * agent is evicted or unregisters (on any hub), its waits get nothing more and end at their
+   * next renewal, resolving `[]`. On Redis Cluster, where a script cannot tell a live waiter
+   * from a dead one, it waits for `available` wake-ups and leases instead.
    */
   async leaseWait(request: LeaseWaitRequest): Promise<LeasedTask[]> {
     const capabilities = [...new Set(request.capabilities)];
@@ -412,6 +413,7 @@ export class RedisTaskQueue implements TaskQueue {
         refused.add(error);
         throw error;
       }
+      if (Number(reply[2]) === -1) left = true;
       const leased = this.leasedFrom(reply, 2);
       if (sending) {
         reported = toView(reply, 3 + LEASED_ENTRIES * leased.length, sending.args);
@@ -420,6 +422,8 @@ export class RedisTaskQueue implements TaskQueue {
       return leased;
     };
     const done = (leased: LeasedTask[]) => (reported ? { leased, task: reported } : { leased });
+    /** Set when a step finds the agent left while its previous wait waited (count -1). */
+    let left = false;
     // A wait that ended unanswered and is not withdrawn yet.
     let previous: Wait | undefined;
     for (;;) {
@@ -447,6 +451,11 @@ export class RedisTaskQueue implements TaskQueue {
         throw error;
       }
       previous = undefined;
+      if (left) {
+        // The agent was evicted or unregistered meanwhile: its wait ends, nothing registered.
+        this.waiters.delete(current.id);
+        return done([]);
+      }
       if (leased.length === 0 && !waiter.pushed) await waitForPush(waiter, slice, signal, () => this.closed);
       this.waiters.delete(current.id);
       if (leased.length > 0) return done(leased);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConflictError, createDispatcher, type LeasedTask, MemoryRegistry } from '@mcpmas/core';
 import { delay, eventually } from '@mcpmas/testkit';
-import { describeRedis, killConnection } from '@mcpmas/testkit/redis';
+import { describeRedis, killConnection, REDIS_URL } from '@mcpmas/testkit/redis';
 import type { Redis } from 'ioredis';
-import type { RedisTaskQueue } from '../src/index.js';
+import { createRedisBackend, type RedisTaskQueue } from '../src/index.js';
 import { countEvalsha, queueHarness } from './helpers.js';
 
 /** Makes `queue` drop every push it receives over pub/sub, as a lost message would be. */
@@ -238,6 +238,47 @@ describeRedis('RedisTaskQueue.leaseWait (tasks pushed to waiting agents)', () =>
     const [leased] = await wait;
     expect(leased).toMatchObject({ taskId: tasks[1]!.taskId, payload: 'high' });
     expect(await a.get(tasks[0]!.taskId)).toMatchObject({ state: 'queued' });
+  });
+
+  it('ends the waits of an agent that unregisters on another hub; the next task goes to one still waiting', async () => {
+    const a = hub('a');
+    const b = hub('b', { waitSliceMs: 100 });
+    const gone = b.leaseWait({ agentId: 'gone', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+    await untilWaiting(b, 'echo');
+    const other = b.leaseWait({ agentId: 'other', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+    await untilWaiting(b, 'echo', 2);
+    const started = performance.now();
+    await a.releaseAgent('gone', 'unregistered');
+    // Submitted at once: the departed agent waited longest, but gets nothing.
+    const { task } = await a.submit({ capability: 'echo' });
+    expect((await other).map((t) => t.taskId)).toEqual([task.id]);
+    // Its wait ends at its next renewal, and leaves nothing registered.
+    expect(await gone).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(await waiting(b, 'echo')).toEqual({ records: 0, entries: 0 });
+    const { task: next } = await a.submit({ capability: 'echo' });
+    expect(await a.get(next.id)).toMatchObject({ state: 'queued' });
+  });
+
+  it('ends the waits of an evicted agent in the eviction step', async () => {
+    const backend = createRedisBackend({ url: REDIS_URL, namespace: h.namespace });
+    const elector = backend.createElector('hub-a');
+    try {
+      await elector.start();
+      await backend.registry.register({ id: 'gone', name: 'G', skills: [{ id: 'echo', name: 'E' }] });
+      const b = hub('b', { waitSliceMs: 100 });
+      const gone = b.leaseWait({ agentId: 'gone', capabilities: ['echo'], max: 1, waitMs: 10_000 });
+      await untilWaiting(b, 'echo');
+      await delay(20);
+      expect((await backend.evictAgent!('gone', 10, elector.fence()!)).evicted).toBe(true);
+      const { task } = await backend.queue.submit({ capability: 'echo' });
+      expect(await gone).toEqual([]);
+      expect(await backend.queue.get(task.id)).toMatchObject({ state: 'queued' });
+      expect(await h.admin.hlen(b.keys.waiters)).toBe(0);
+    } finally {
+      await elector.stop();
+      await backend.close();
+    }
   });
 
   it('ends waits when the queue closes', async () => {

@@ -1,7 +1,7 @@
 --[[
   Leader only: evicts a stale agent in one step — the registry's staleness check, the
-  requeue (or dead-lettering) of every task the agent holds, the removal of the agent and
-  its `agent.evicted` event — so a hub crash can never leave a requeue without its event or
+  requeue (or dead-lettering) of every task the agent holds, the end of its waits, the removal
+  of the agent and its `agent.evicted` event — so a hub crash can never leave a requeue without its event or
   an event without its requeue. An agent that heart-beated since it was found stale, or that
   is gone, is left alone and nothing changes.
 
@@ -21,7 +21,7 @@
 ]]
 --@include "queue"
 local sl = useSlow()
-local fenceHolds, appendEvent, releaseHeld = sl.fenceHolds, sl.appendEvent, sl.releaseHeld
+local fenceHolds, appendEvent, releaseHeld, dropWaits = sl.fenceHolds, sl.appendEvent, sl.releaseHeld, sl.dropWaits
 local agentId, olderThan = ARGV[A], tonumber(ARGV[A + 1])
 local n = #KEYS
 local agents, registeredAt, heartbeats, load = KEYS[n - 3], KEYS[n - 2], KEYS[n - 1], KEYS[n]
@@ -33,6 +33,8 @@ if not record or not last or last > NOW - olderThan then return { 0, '', 0, 0 } 
 
 local released, refused = releaseHeld(agentId, nil, 'evicted', A + 2)
 if refused then return refused end
+-- Before publishSignals serves waiters: the requeued tasks must not go back to the evicted agent.
+dropWaits(agentId)
 
 redis.call('HDEL', agents, agentId)
 redis.call('HDEL', registeredAt, agentId)

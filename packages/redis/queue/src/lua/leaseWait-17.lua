@@ -25,7 +25,9 @@
          (6 entries, includes/store.lua; its result 1 when it is the one reported) when there
          was a report} — the tasks leased to the previous wait (unless given back) or, when
          there were none, leased now; count 0 means nothing was leased (and the agent is
-         waiting when ARGV[A+4] > 0).
+         waiting when ARGV[A+4] > 0); count -1 means the agent left (was evicted or
+         unregistered) while the previous wait waited: nothing was leased or registered, and
+         the wait ends.
          {E_NOT_FOUND} | {E_STALE_LEASE, state, agentId|""} (a refused report)
          {E_NEED_KEYS, ...}
 ]]
@@ -46,8 +48,12 @@ if ARGV[r] == '1' then
 end
 local out = { 0, '', 0 }
 if ARGV[A + 5] ~= '' then
-  out[3] = withdraw(ARGV[A + 5], agentId, ARGV[A + 6], ARGV[A + 7] == '1', out)
+  local dropped
+  out[3], dropped = withdraw(ARGV[A + 5], agentId, ARGV[A + 6], ARGV[A + 7] == '1', out)
   if missing then return needKeysReply() end
+  -- The agent left while it waited (dropWaits): the wait ends, with nothing leased or
+  -- registered again.
+  if dropped then out[3] = -1 end
 end
 if out[3] == 0 and max > 0 then
   promoteDue(1000)

@@ -233,11 +233,15 @@ local function popWaiter(cap)
     local record = redis.call('HGET', K.waiters, wid)
     if record then
       local origin, expiresAt, max, nonce, agentId = string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$')
-      if tonumber(expiresAt) > NOW
-        and (origin == ORIGIN or redis.call('PUBSUB', 'NUMSUB', CHANNEL .. ':push:' .. origin)[2] > 0) then
-        return { id = wid, score = top[2], origin = origin, max = tonumber(max), nonce = nonce, agentId = agentId }
+      -- No match: "left|<expiresAt>", a wait whose agent left (dropWaits), for its instance to
+      -- withdraw and end.
+      if origin then
+        if tonumber(expiresAt) > NOW
+          and (origin == ORIGIN or redis.call('PUBSUB', 'NUMSUB', CHANNEL .. ':push:' .. origin)[2] > 0) then
+          return { id = wid, score = top[2], origin = origin, max = tonumber(max), nonce = nonce, agentId = agentId }
+        end
+        redis.call('HDEL', K.waiters, wid)
       end
-      redis.call('HDEL', K.waiters, wid)
     end
   end
 end
@@ -267,11 +271,16 @@ end
 
 -- Ends a wait: removes waiter `wid` of `agentId` (nonce `nonce`). When it was served already,
 -- the tasks leased to it are appended to `out` as record and state line — or, with
--- `giveBack`, returned to the queue (no attempt counted). Returns how many were
--- appended. Declare the waiter's capabilities.
+-- `giveBack`, returned to the queue (no attempt counted). Returns how many were appended,
+-- and true when the agent left while it waited (dropWaits marked the registration).
+-- Declare the waiter's capabilities.
 local function withdraw(wid, agentId, nonce, giveBack, out)
   for _, cap in ipairs(declaredCaps) do redis.call('ZREM', waitingKey[cap], wid) end
-  if redis.call('HDEL', K.waiters, wid) == 1 then return 0 end
+  local record = redis.call('HGET', K.waiters, wid)
+  if record then
+    redis.call('HDEL', K.waiters, wid)
+    return 0, string.sub(record, 1, 5) == 'left|'
+  end
   local prefix, count = nonce .. '.', 0
   for _, id in ipairs(heldIds(agentId)) do
     local sl = useSlow()
@@ -292,7 +301,7 @@ local function withdraw(wid, agentId, nonce, giveBack, out)
       end
     end
   end
-  return count
+  return count, false
 end
 
 -- Serves waiters, then publishes this script's wake-ups; returns them, followed by the

@@ -203,6 +203,25 @@ local function releaseHeld(agentId, delay, reason, backoffAt)
   return released
 end
 
+-- Ends the waits of an agent that is leaving (evicted or unregistered): each registration
+-- becomes "left|<expiresAt>", which no script leases to (popWaiter) and which the waiting
+-- queue instance finds when it renews or ends the wait (withdraw), ending it. Marks whose
+-- instance never came back (it died meanwhile) are dropped once past their time.
+-- O(waiters), on the rare path of an agent leaving.
+local function dropWaits(agentId)
+  local all = redis.call('HGETALL', K.waiters)
+  for i = 1, #all, 2 do
+    local record = all[i + 1]
+    local left = string.match(record, '^left|(.*)$')
+    if left then
+      if tonumber(left) <= NOW then redis.call('HDEL', K.waiters, all[i]) end
+    else
+      local expiresAt, waiting = string.match(record, '^[^|]*|([^|]*)|[^|]*|[^|]*|(.*)$')
+      if waiting == agentId then redis.call('HSET', K.waiters, all[i], 'left|' .. expiresAt) end
+    end
+  end
+end
+
 local function releasedReply(released)
   local out = { 0, publishSignals(), #released.requeued }
   for _, id in ipairs(released.requeued) do out[#out + 1] = id end
@@ -216,5 +235,5 @@ slow = {
   loadTask = loadTask, saveTask = saveTask, dropTask = dropTask, fenceHolds = fenceHolds,
   needIndexKeys = needIndexKeys, appendEvent = appendEvent, backoff = backoff, enqueue = enqueue,
   unindex = unindex, finish = finish, requeue = requeue, crash = crash, releaseHeld = releaseHeld,
-  releasedReply = releasedReply,
+  dropWaits = dropWaits, releasedReply = releasedReply,
 }
