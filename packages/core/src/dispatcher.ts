@@ -104,7 +104,11 @@ export const DEFAULT_HEARTBEAT: HeartbeatOptions = {
 };
 
 interface Waiter {
-  wake: () => void;
+  /**
+   * Wakes the waiter for `key` (none on close). `false` when it was no longer waiting (woken
+   * already, timed out or aborted), so a wake-up meant for one waiter can go to the next.
+   */
+  wake: (key?: string) => boolean;
 }
 
 /** The dispatcher with typed helpers on top of {@link Dispatcher.dispatch}. */
@@ -135,15 +139,24 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
   const pollFallbackMs = options.pollFallbackMs ?? 1000;
   let closed = false;
 
-  // One queue subscription fans wake-ups out to the waiters that care.
+  // One queue subscription fans wake-ups out to the waiters that care: a task's end to all
+  // of its waiters; a runnable task to one long-poll of its capability (see task.next).
   const byCapability = new Map<string, Set<Waiter>>();
   const byTask = new Map<string, Set<Waiter>>();
   const external = new Set<(signal: QueueSignal) => void>();
   const unsubscribe = queue.subscribe((signal) => {
-    const set = signal.type === 'available' ? byCapability.get(signal.capability) : byTask.get(signal.taskId);
-    if (set) for (const w of set) w.wake();
+    if (signal.type === 'available') wakeOne(signal.capability);
+    else {
+      const set = byTask.get(signal.taskId);
+      if (set) for (const w of set) w.wake(signal.taskId);
+    }
     for (const listener of external) listener(signal);
   });
+  /** Wakes the oldest long-poll still waiting for `capability`, if any. */
+  function wakeOne(capability: string): void {
+    const set = byCapability.get(capability);
+    if (set) for (const w of set) if (w.wake(capability)) return;
+  }
 
   /**
    * Resolves on a wake-up for any key (with `true`), or with `false` after `ms`, on abort, or
@@ -160,7 +173,16 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     const done = new Promise<boolean>((r) => {
       resolve = r;
     });
-    const waiter: Waiter = { wake: () => resolve(true) };
+    let pending = true;
+    let wokenFor: string | undefined;
+    const settle = (signalled: boolean, key?: string) => {
+      if (!pending) return false;
+      pending = false;
+      wokenFor = key;
+      resolve(signalled);
+      return true;
+    };
+    const waiter: Waiter = { wake: (key) => settle(true, key) };
     for (const key of keys) {
       let set = index.get(key);
       if (!set) {
@@ -170,7 +192,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
       set.add(waiter);
     }
     allWaiters.add(waiter);
-    const timeUp = () => resolve(false);
+    const timeUp = () => void settle(false);
     const timer = setTimeout(timeUp, ms);
     const stopListening = onAbort(context, timeUp);
     const cleanup = () => {
@@ -183,7 +205,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         if (set?.size === 0) index.delete(key);
       }
     };
-    return { done, cleanup };
+    return { done, cleanup, wokenFor: () => wokenFor };
   }
   const allWaiters = new Set<Waiter>();
   /** Aborts the queue-side long-polls ({@link TaskQueue.leaseWait}) in progress, on close. */
@@ -376,32 +398,37 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         return { tasks: leased.length > 0 ? await applyDispatchHooks(leased, agent.id, ctx) : [] };
       }
       const deadline = Date.now() + (req.waitMs ?? 0);
-      // Listen before looking, so a task submitted in between still wakes us — except right
-      // after a wake-up for our capabilities, when there is most likely a task to take.
-      let listen = true;
-      for (;;) {
-        const remaining = deadline - Date.now();
-        const waiting: Waiting | undefined =
-          listen && remaining > 0 && !closed
-            ? waitFor(byCapability, capabilities, Math.min(remaining, pollFallbackMs), ctx)
-            : undefined;
-        try {
-          const leased = await queue.lease({ agentId: agent.id, capabilities, max });
-          if (leased.length > 0) return { tasks: await applyDispatchHooks(leased, agent.id, ctx) };
-          if (isAborted(ctx)) return { tasks: [] };
-          if (!waiting) {
-            // Woken, but another agent took the task: listen, then look again.
-            if (!listen && remaining > 0 && !closed) {
-              listen = true;
-              continue;
-            }
-            return { tasks: [] };
+      // Listen before looking, so a task submitted in between still wakes us. A runnable task
+      // wakes one long-poll, the oldest of its capability. That wake-up is spent when the
+      // woken caller's next look, begun after it, leases fewer than `max` (nothing is left for
+      // it); otherwise (it leased `max`, or it leaves first: aborted, closed, time up, an
+      // error) the caller passes it to the next long-poll of that capability, so neither a
+      // batch of tasks nor a caller gone at the wrong moment strands work.
+      const wakeUps: string[] = [];
+      try {
+        for (;;) {
+          const waiting: Waiting | undefined =
+            deadline > Date.now() && !closed
+              ? waitFor(byCapability, capabilities, Math.min(deadline - Date.now(), pollFallbackMs), ctx)
+              : undefined;
+          try {
+            const leased = await queue.lease({ agentId: agent.id, capabilities, max });
+            if (leased.length < max) wakeUps.length = 0;
+            // A wake-up that came while that look was under way: it may have missed the task.
+            const during = waiting?.wokenFor();
+            if (during !== undefined) wakeUps.push(during);
+            if (leased.length > 0) return { tasks: await applyDispatchHooks(leased, agent.id, ctx) };
+            if (isAborted(ctx) || closed || !waiting) return { tasks: [] };
+            if (wakeUps.length > 0) continue;
+            const woken = (await waiting.done) ? waiting.wokenFor() : undefined;
+            if (woken !== undefined) wakeUps.push(woken);
+            if (isAborted(ctx) || closed) return { tasks: [] };
+          } finally {
+            waiting?.cleanup();
           }
-          listen = !(await waiting.done);
-          if (isAborted(ctx) || closed) return { tasks: [] };
-        } finally {
-          waiting?.cleanup();
         }
+      } finally {
+        for (const capability of wakeUps) wakeOne(capability);
       }
     },
 
@@ -542,4 +569,6 @@ interface Waiting {
   /** `true` when woken for one of the keys. */
   done: Promise<boolean>;
   cleanup: () => void;
+  /** The key a wake-up came for, once one has (`undefined` before, or when woken by close). */
+  wokenFor: () => string | undefined;
 }

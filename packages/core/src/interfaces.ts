@@ -117,7 +117,11 @@ export interface ReleasedTasks {
 /** A task submission after validation and defaults. */
 export type TaskSubmission = SubmitTask & { batchId?: string };
 
-/** A wake-up: work became runnable, or a task reached a terminal state. */
+/**
+ * A wake-up: work became runnable, or a task reached a terminal state. One `available` may
+ * stand for several tasks (a queue may send one per batch): the dispatcher wakes one
+ * long-poll per signal, and a long-poll that leases all it asked for wakes the next.
+ */
 export type QueueSignal =
   | { type: 'available'; capability: string }
   | { type: 'terminal'; taskId: string; state: TaskState; agentId?: string };
@@ -172,8 +176,8 @@ export interface TaskQueue {
    * followed by a lease. Resolves `[]` when the time is up, `signal` aborts or the queue
    * closes; nothing leased to a wait that ends unanswered is lost (an aborted wait gives it
    * back to the queue). Without it, the dispatcher waits for `available` signals and leases:
-   * every signal wakes every long-poll waiting for that capability and all but one find
-   * nothing, so a backend meant for many agents should implement this.
+   * each signal wakes the oldest long-poll of its capability, which then leases — a wake-up
+   * and a lease, two round trips on a networked backend, where this takes one.
    */
   leaseWait?(request: LeaseWaitRequest): Promise<LeasedTask[]>;
   get(taskId: string): Promise<TaskView | null>;

@@ -17,24 +17,53 @@ import {
 const ctx: CallContext = { protocol: 'test' };
 const skills = [{ id: 'echo', name: 'Echo' }];
 
-/** `queue` without `leaseWait`: the dispatcher then waits for `available` signals and leases. */
-function withoutLeaseWait(queue: TaskQueue): TaskQueue {
-  return new Proxy(queue, {
+/**
+ * `queue` counting its `lease` calls; with `fallback`, without `leaseWait` (the dispatcher then
+ * waits for `available` signals and leases); with `coarse`, sending only the first `available`
+ * of each turn, as a queue that signals once per batch does.
+ */
+function observed(queue: TaskQueue, fallback: boolean, coarse: boolean) {
+  let leases = 0;
+  let quiet = false;
+  const subscribe: TaskQueue['subscribe'] = (listener) =>
+    queue.subscribe((signal) => {
+      if (signal.type === 'available') {
+        if (quiet) return;
+        quiet = true;
+        queueMicrotask(() => {
+          quiet = false;
+        });
+      }
+      listener(signal);
+    });
+  const proxy = new Proxy(queue, {
     get(target, property) {
-      if (property === 'leaseWait') return undefined;
+      if (property === 'leaseWait' && fallback) return undefined;
+      if (property === 'subscribe' && coarse) return subscribe;
+      if (property === 'lease') {
+        return (...args: Parameters<TaskQueue['lease']>) => {
+          leases += 1;
+          return target.lease(...args);
+        };
+      }
       const value = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+  return { queue: proxy, leases: () => leases };
 }
 
 describe('dispatcher', () => {
   let dispatcher: HubDispatcher | undefined;
-  const make = (options: Partial<Parameters<typeof createDispatcher>[0]> = {}, fallback = false) => {
+  const make = (
+    options: Partial<Parameters<typeof createDispatcher>[0]> = {},
+    fallback = false,
+    coarse = false,
+  ) => {
     const backend = createMemoryBackend();
-    const queue = fallback ? withoutLeaseWait(backend.queue) : backend.queue;
+    const { queue, leases } = observed(backend.queue, fallback, coarse);
     dispatcher = createDispatcher({ registry: backend.registry, queue, ...options });
-    return { backend, dispatcher };
+    return { backend, dispatcher, leases };
   };
   afterEach(() => dispatcher?.close());
 
@@ -260,6 +289,97 @@ describe('dispatcher', () => {
       expect(replies.flatMap((r) => r.tasks.map((t) => t.taskId)).sort()).toEqual(
         [first.task.id, second.task.id].sort(),
       );
+    });
+
+    /** Registers `ids` and starts a long-poll for each, oldest first; resolves once all wait. */
+    const pollAll = async (
+      dispatcher: HubDispatcher,
+      ids: string[],
+      max = 1,
+      signals: AbortSignal[] = [],
+    ) => {
+      for (const agentId of ids) {
+        await dispatcher.call('agent.register', { agentId, name: agentId, skills }, ctx);
+      }
+      const polls = ids.map((agentId, i) =>
+        dispatcher.call('task.next', { agentId, waitMs: 30_000, max }, { ...ctx, signal: signals[i] }),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      return polls;
+    };
+    const settledWithin = <T>(promises: Promise<T>[], ms: number) =>
+      Promise.race([
+        Promise.all(promises),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`not settled in ${ms} ms`)), ms)),
+      ]);
+
+    it('wakes one waiting long-poll per runnable task, not all of them', async () => {
+      const { dispatcher, leases } = make({ pollFallbackMs: 60_000 }, fallback);
+      const ids = Array.from({ length: 8 }, (_, i) => `a${i}`);
+      const settled: string[] = [];
+      const polls = (await pollAll(dispatcher, ids)).map((poll, i) =>
+        poll.then((reply) => {
+          settled.push(ids[i]!);
+          return reply;
+        }),
+      );
+      const before = leases();
+      const { task } = await dispatcher.call('task.submit', { capability: 'echo' }, ctx);
+      await new Promise((r) => setTimeout(r, 50));
+      // The fallback wakes the oldest, which takes the task and, having leased its most, wakes
+      // the next, which finds nothing and waits again: two looks, where waking all made 15.
+      // The queue's own long-poll leases by itself.
+      expect(leases() - before).toBe(fallback ? 2 : 0);
+      expect(settled).toEqual(['a0']);
+      expect((await polls[0]!).tasks.map((t) => t.taskId)).toEqual([task.id]);
+      // The other seven still wait, and each of seven more tasks reaches one of them.
+      await dispatcher.call(
+        'task.submit_batch',
+        { tasks: ids.slice(1).map(() => ({ capability: 'echo' })) },
+        ctx,
+      );
+      const replies = await settledWithin(polls.slice(1), 1000);
+      expect(replies.map((r) => r.tasks.length)).toEqual(Array(7).fill(1));
+      expect(leases() - before).toBe(fallback ? 2 + 7 : 0);
+    });
+
+    it('passes what a long-poll leasing up to max leaves to the next one', async () => {
+      const { dispatcher } = make({ pollFallbackMs: 60_000 }, fallback);
+      const [a, b] = await pollAll(dispatcher, ['a', 'b'], 2);
+      await dispatcher.call(
+        'task.submit_batch',
+        { tasks: [1, 2, 3].map((payload) => ({ capability: 'echo', payload })) },
+        ctx,
+      );
+      const [first, second] = await settledWithin([a!, b!], 1000);
+      expect(first!.tasks.map((t) => t.payload)).toEqual([1, 2]);
+      expect(second!.tasks.map((t) => t.payload)).toEqual([3]);
+    });
+
+    it('reaches every waiting long-poll when one signal stands for a whole batch', async () => {
+      const { dispatcher } = make({ pollFallbackMs: 60_000 }, fallback, true);
+      const polls = await pollAll(dispatcher, ['a', 'b', 'c', 'd', 'e', 'f']);
+      const tasks = [1, 2, 3, 4, 5].map((payload) => ({ capability: 'echo', payload }));
+      await dispatcher.call('task.submit_batch', { tasks }, ctx);
+      const replies = await settledWithin(polls.slice(0, 5), 1000);
+      expect(replies.flatMap((r) => r.tasks.map((t) => t.payload)).sort()).toEqual([1, 2, 3, 4, 5]);
+      dispatcher.close();
+      expect((await polls[5]!).tasks).toEqual([]);
+    });
+
+    it('gives the task to the next long-poll when the woken one leaves at that moment', async () => {
+      const { dispatcher } = make({ pollFallbackMs: 60_000 }, fallback);
+      const leaving = new AbortController();
+      const [a, b] = await pollAll(dispatcher, ['a', 'b'], 1, [leaving.signal]);
+      // Listeners run after the wake-up: `a` (the oldest) has been woken when its caller goes.
+      const stop = dispatcher.subscribe((signal) => {
+        if (signal.type === 'available') leaving.abort();
+      });
+      const { task } = await dispatcher.call('task.submit', { capability: 'echo' }, ctx);
+      stop();
+      const [left, next] = await settledWithin([a!, b!], 1000);
+      expect(left!.tasks).toEqual([]);
+      expect(next!.tasks.map((t) => t.taskId)).toEqual([task.id]);
     });
   });
 
