@@ -17,6 +17,7 @@ import {
   HubClient,
   type HubDispatcher,
   type InboundMessage,
+  MAX_JSON_DEPTH,
   McpmasError,
   NotFoundError,
   OPERATION_NAMES,
@@ -290,6 +291,40 @@ export function adapterSuite(
       });
       await expect(duplicate).rejects.toBeInstanceOf(ConflictError);
       await expect(duplicate).rejects.toThrow(/already succeeded/);
+    });
+
+    it('refuses free-form JSON nested too deeply, naming where, and keeps what came before', async () => {
+      const c = await client();
+      const capability = cap();
+      /** `levels` objects, one inside the next, around `inner`. */
+      const nested = (levels: number, inner: unknown = 'core') => {
+        let value = inner;
+        for (let i = 0; i < levels; i++) value = { in: value };
+        return value;
+      };
+      const tooDeep = c.submit({ capability, payload: nested(MAX_JSON_DEPTH + 1) });
+      await expect(tooDeep).rejects.toBeInstanceOf(ValidationError);
+      await expect(tooDeep).rejects.toThrow(/payload(\.in)+: nested deeper than/);
+      const { agentId } = await c.register({ name: 'deep', skills: skills(capability) });
+      const { task } = await c.submit({ capability, payload: nested(MAX_JSON_DEPTH) });
+      const [leased] = (await c.next({ agentId })).tasks;
+      expect(leased!.payload).toEqual(nested(MAX_JSON_DEPTH));
+      const ref = { taskId: task.id, agentId, leaseToken: leased!.leaseToken };
+      const badDetails = c.result({
+        ...ref,
+        status: 'failed',
+        error: { message: 'm', details: nested(MAX_JSON_DEPTH + 1) },
+      });
+      await expect(badDetails).rejects.toThrow(/error\.details(\.in)+: nested deeper than/);
+      await expect(c.progress({ ...ref, progress: { data: nested(MAX_JSON_DEPTH + 1) } })).rejects.toThrow(
+        /progress\.data(\.in)+: nested deeper than/,
+      );
+      // Nothing was half-applied: the lease still holds and a good report lands.
+      await c.result({ ...ref, status: 'succeeded', result: nested(MAX_JSON_DEPTH - 1, [1]) });
+      expect((await c.get({ taskId: task.id })).task).toMatchObject({
+        state: 'succeeded',
+        result: nested(MAX_JSON_DEPTH - 1, [1]),
+      });
     });
 
     it('enforces API keys and scopes the same way on every operation', async () => {

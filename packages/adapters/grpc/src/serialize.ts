@@ -9,6 +9,7 @@
  * copying it. The bytes on the wire are the same.
  */
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { ValidationError } from '@mcpmas/core';
 import * as hub from './generated/mcpmas/v1/hub.js';
 
 /** A generated message type, as far as encoding goes. */
@@ -69,18 +70,66 @@ const MESSAGES: {
   streamMessages: [hub.ClientMessage, hub.ServerMessage],
 };
 
+/**
+ * What the hub's request deserialisers give for bytes that are not a valid message (garbage,
+ * a truncated message, nesting deeper than the decoder's stack): the handler answers
+ * INVALID_ARGUMENT with {@link UndecodableMessage.error}, where a throwing deserialiser would
+ * make grpc-js answer INTERNAL "Error deserializing request" and name nothing.
+ */
+export class UndecodableMessage {
+  constructor(
+    /** The method's path, e.g. `/mcpmas.v1.Hub/SubmitTask`. */
+    readonly path: string,
+    /** Why decoding failed. */
+    readonly reason: string,
+  ) {}
+
+  /** The error the caller gets. */
+  error(): ValidationError {
+    const message = `the message sent to ${this.path} is not a valid protobuf message: ${this.reason}`;
+    return new ValidationError(`invalid request: ${message}`, {
+      details: { issues: [{ path: '', message }] },
+    });
+  }
+}
+
+/** `decode`, giving an {@link UndecodableMessage} instead of throwing. */
+function deserializer<T>(path: string, decode: (bytes: Buffer) => T): (bytes: Buffer) => T {
+  return (bytes) => {
+    try {
+      return decode(bytes);
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      // The generated decoders stop at 100 nested messages, as C++'s and Java's do.
+      const reason = /recursion limit|call stack/i.test(text)
+        ? 'nested deeper than the 100 messages a protobuf decoder accepts'
+        : text;
+      return new UndecodableMessage(path, reason) as T;
+    }
+  };
+}
+
 function withSerializers(): HubDefinition {
   const out: Record<string, unknown> = {};
   for (const method of Object.keys(hub.HubService) as Method[]) {
     const [request, reply] = MESSAGES[method] as [MessageType<unknown>, MessageType<unknown>];
+    const generated = hub.HubService[method];
     out[method] = {
-      ...hub.HubService[method],
+      ...generated,
       requestSerialize: serializer(request),
+      requestDeserialize: deserializer(
+        generated.path,
+        generated.requestDeserialize as (b: Buffer) => unknown,
+      ),
       responseSerialize: serializer(reply),
     };
   }
   return out as HubDefinition;
 }
 
-/** The `mcpmas.v1.Hub` service definition (paths, deserialisers) with the shared-writer serialisers. */
+/**
+ * The `mcpmas.v1.Hub` service definition (paths, reply deserialisers) with the shared-writer
+ * serialisers, and request deserialisers that give an {@link UndecodableMessage} for bytes
+ * that do not decode.
+ */
 export const HUB_SERVICE: HubDefinition = withSerializers();

@@ -47,7 +47,7 @@ import type {
   ServerMessage,
   TaskPush,
 } from './generated/mcpmas/v1/hub.js';
-import { HUB_SERVICE } from './serialize.js';
+import { HUB_SERVICE, UndecodableMessage } from './serialize.js';
 import { toServiceError } from './status.js';
 
 /** Default listening address: loopback only, so nothing is exposed by accident. */
@@ -248,6 +248,10 @@ export class GrpcServerAdapter implements ServerAdapter {
     for (const [method, op] of OPERATION_BY_METHOD) {
       const codec = CODECS[op];
       const handler: handleUnaryCall<unknown, unknown> = (call, callback) => {
+        if (call.request instanceof UndecodableMessage) {
+          callback(toServiceError(call.request.error()) as ServiceError);
+          return;
+        }
         let request: unknown;
         try {
           request = codec.decodeRequest(call.request as never);
@@ -288,6 +292,8 @@ export class GrpcServerAdapter implements ServerAdapter {
         call.emit('error', toServiceError(error));
       };
       let session: PushSession | undefined;
+      if ((request as unknown) instanceof UndecodableMessage)
+        return fail((request as unknown as UndecodableMessage).error());
       if (!agentId.success) return fail(invalid('agent_id', 'must be a valid agent id'));
       if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 1000)
         return fail(invalid('max_in_flight', 'must be from 0 to 1000'));
@@ -357,8 +363,9 @@ export class GrpcServerAdapter implements ServerAdapter {
         end();
         if (!call.writableEnded) call.end();
       });
-      call.on('data', (message: ClientMessage) => {
-        if (message.call) this.streamCall(dispatcher, message.call, base, calls, write);
+      call.on('data', (message: ClientMessage | UndecodableMessage) => {
+        if (message instanceof UndecodableMessage) write({ error: errorToProto(message.error().toJSON()) });
+        else if (message.call) this.streamCall(dispatcher, message.call, base, calls, write);
         else if (message.credits) {
           const agentId = IdSchema.safeParse(message.credits.agentId);
           const credits = message.credits.credits;

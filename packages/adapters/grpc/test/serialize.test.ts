@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { MAX_JSON_DEPTH } from '@mcpmas/core';
 import { proto } from '../src/index.js';
 import { HUB_SERVICE, serializer } from '../src/serialize.js';
 
@@ -83,4 +84,58 @@ describe('shared-writer serialisers', () => {
       proto.HubService.getTask.responseSerialize(small),
     );
   });
+});
+
+describe('task JSON at the deepest the hub accepts (MAX_JSON_DEPTH)', () => {
+  /** `levels` containers, one inside the next, objects or arrays. */
+  const nested = (levels: number, kind: 'object' | 'array'): unknown => {
+    let value: unknown = 'core';
+    for (let i = 0; i < levels; i++) value = kind === 'object' ? { in: value } : [value];
+    return value;
+  };
+  const roundTrip = <T>(
+    type: { encode(m: T): { finish(): Uint8Array }; decode(b: Uint8Array): T },
+    message: T,
+  ) => type.decode(type.encode(message).finish());
+
+  it.each(['object', 'array'] as const)(
+    'decodes within the generated decoders’ recursion limit in the deepest envelopes (%s)',
+    (kind) => {
+      const json = nested(MAX_JSON_DEPTH, kind);
+      const metadata = { key: nested(MAX_JSON_DEPTH, kind) };
+      const view = { ...task, payload: json, result: json, metadata, progress: { percent: 1, data: json } };
+      const leased = {
+        taskId: 't',
+        capability: 'c',
+        payload: json,
+        priority: 0,
+        attempt: 1,
+        leaseToken: 'x',
+        leaseDeadline: 1,
+        metadata,
+      };
+      const server = proto.ServerMessage.fromPartial({ reply: { id: 1, leaseTasks: { tasks: [leased] } } });
+      expect(roundTrip(proto.ServerMessage, server)).toEqual(server);
+      const viewed = proto.ServerMessage.fromPartial({ reply: { id: 2, getTask: { task: view } } });
+      expect(roundTrip(proto.ServerMessage, viewed)).toEqual(viewed);
+      const pushed = proto.ServerMessage.fromPartial({ task: leased });
+      expect(roundTrip(proto.ServerMessage, pushed)).toEqual(pushed);
+      const batch = proto.ClientMessage.fromPartial({
+        call: { id: 3, submitBatch: { tasks: [{ capability: 'c', payload: json, metadata }], metadata } },
+      });
+      expect(roundTrip(proto.ClientMessage, batch)).toEqual(batch);
+      const failed = proto.ClientMessage.fromPartial({
+        call: {
+          id: 4,
+          reportResult: {
+            taskId: 't',
+            agentId: 'a',
+            leaseToken: 'x',
+            error: { message: 'm', details: json },
+          },
+        },
+      });
+      expect(roundTrip(proto.ClientMessage, failed)).toEqual(failed);
+    },
+  );
 });

@@ -38,6 +38,8 @@ interface Case {
 }
 
 const big = (bytes: number) => 'x'.repeat(bytes);
+/** JSON text of `levels` arrays, one inside the next: deeper than any recursive serialiser copes with. */
+const deep = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
 const cases: Case[] = [
   // POST /task
@@ -49,6 +51,15 @@ const cases: Case[] = [
     status: 400,
     code: 'VALIDATION',
     match: /invalid JSON body/,
+  },
+  {
+    name: 'task: payload nested 20,000 levels deep',
+    method: 'POST',
+    path: '/task',
+    body: `{"capability":"bad","payload":${deep(20_000)}}`,
+    status: 400,
+    code: 'VALIDATION',
+    match: /^invalid request: payload(\.0)+: nested deeper than 30 levels/,
   },
   {
     name: 'task: wrong type',
@@ -683,6 +694,26 @@ const cases: Case[] = [
     status: 409,
     code: 'CONFLICT',
     match: /already succeeded/,
+  },
+  {
+    name: 'result: error details nested too deeply',
+    method: 'POST',
+    path: (f) => `/task/${f.leased.taskId}/result`,
+    body: (f) =>
+      `{"agentId":"${f.agentId}","leaseToken":"${f.leased.leaseToken}","status":"failed","error":{"message":"m","details":${deep(5000)}}}`,
+    status: 400,
+    code: 'VALIDATION',
+    match: /error\.details(\.0)+: nested deeper than 30 levels/,
+  },
+  {
+    name: 'progress: data nested too deeply',
+    method: 'POST',
+    path: (f) => `/task/${f.leased.taskId}/progress`,
+    body: (f) =>
+      `{"agentId":"${f.agentId}","leaseToken":"${f.leased.leaseToken}","progress":{"data":${deep(31)}}}`,
+    status: 400,
+    code: 'VALIDATION',
+    match: /progress\.data(\.0)+: nested deeper than 30 levels/,
   },
   {
     name: 'result: bad status',

@@ -4,7 +4,13 @@
  * request and no sticky sessions are needed. GET and DELETE (session operations) answer 405.
  */
 import type { IncomingMessage } from 'node:http';
-import { type CallContext, type Dispatcher, TraceparentSchema } from '@mcpmas/core';
+import {
+  type CallContext,
+  type Dispatcher,
+  jsonProblem,
+  MAX_JSON_DEPTH,
+  TraceparentSchema,
+} from '@mcpmas/core';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { type AuthInfo, createMcpHandler } from '@modelcontextprotocol/server';
 import type { Express, Request, RequestHandler, Response } from 'express';
@@ -117,9 +123,18 @@ export function mountMcp(
 }
 
 /**
+ * Deepest nesting of a JSON-RPC body: task JSON at its limit inside the envelope (a batch, the
+ * message, its params, the tool's arguments, a batch of tasks, a task, its metadata). Deeper
+ * bodies are refused before the SDK sees them: it serialises the parsed body again, and a few
+ * thousand levels exhaust the stack there. The tools' own schemas name a field nested past
+ * {@link MAX_JSON_DEPTH} (see `JsonValueSchema` in `@mcpmas/core`).
+ */
+const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8;
+
+/**
  * Reads a POST body as JSON, answering malformed ones itself with a JSON-RPC error: too large
- * (413), not JSON (`-32700`), an empty or oversized batch (`-32600`). Returns undefined when it
- * answered.
+ * (413), not JSON (`-32700`), an empty or oversized batch or nesting deeper than
+ * {@link MAX_BODY_DEPTH} (`-32600`). Returns undefined when it answered.
  */
 async function readJsonBody(
   req: Request,
@@ -155,6 +170,16 @@ async function readJsonBody(
     value = JSON.parse(text);
   } catch (error) {
     rpcError(res, 400, -32700, `Parse error: ${(error as Error).message}`);
+    return undefined;
+  }
+  const problem = jsonProblem(value, MAX_BODY_DEPTH);
+  if (problem) {
+    rpcError(
+      res,
+      400,
+      -32600,
+      `Invalid Request: ${problem.path.join('.') || 'the body'}: ${problem.message}`,
+    );
     return undefined;
   }
   if (Array.isArray(value) && (value.length === 0 || value.length > maxBatch)) {

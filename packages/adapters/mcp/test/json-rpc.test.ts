@@ -67,6 +67,40 @@ describe('invalid JSON-RPC', () => {
     });
   }
 
+  it('refuses JSON nested too deeply, naming where: the body by itself, a tool argument by its tool', async () => {
+    const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+    const submit = (id: number, payload: string) =>
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"submit_task","arguments":{"capability":"x","payload":${payload}}}}`;
+    const headers = { ...legacy, authorization: `Bearer ${KEYS.admin}` };
+    // Deeper than any recursive serialiser copes with (the SDK serialises the body again).
+    const hostile = await raw(hub.mcpUrl, submit(5, nested(20_000)), { headers });
+    expect(hostile.status).toBe(400);
+    expect(hostile.json).toMatchObject({
+      jsonrpc: '2.0',
+      error: {
+        code: -32600,
+        message: expect.stringMatching(
+          /^Invalid Request: params\.arguments\.payload(\.0)+: nested deeper than 38 levels/,
+        ),
+      },
+    });
+    // One level past the limit of task JSON: the tool refuses it, naming the field.
+    const over = messageOf((await raw(hub.mcpUrl, submit(6, nested(31)), { headers })).text);
+    expect(over).toMatchObject({
+      id: 6,
+      result: {
+        isError: true,
+        structuredContent: {
+          error: {
+            code: 'VALIDATION',
+            message: expect.stringMatching(/payload(\.0)+: nested deeper than 30 levels/),
+          },
+        },
+      },
+    });
+    await stillServing();
+  });
+
   it('answers an unknown method with -32601', async () => {
     const reply = await raw(hub.mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'no/such' }), {
       headers: legacy,

@@ -84,6 +84,15 @@ describe('ws frames: garbage gets a protocol-correct error and the hub stays up'
       ok: false,
       error: { code: 'VALIDATION', message: expect.stringMatching(/capability/) },
     });
+    // Nested deeper than any recursive serialiser copes with: refused, naming where.
+    const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
+    c.socket.send(
+      `{"type":"call","id":"deep","op":"task.submit","req":{"capability":"x","payload":${deep}}}`,
+    );
+    expect(await c.next((f) => f.type === 'reply' && f.id === 'deep')).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION', message: expect.stringMatching(/payload(\.0)+: nested deeper than 30/) },
+    });
     c.frames.length = 0;
     c.socket.send(JSON.stringify({ type: 'credits', id: 9, agentId: 'a', credits: -1 }));
     expect(await c.next((f) => f.type === 'error')).toMatchObject({ id: 9, error: { code: 'VALIDATION' } });

@@ -1,0 +1,87 @@
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from '@jest/globals';
+import { jsonProblem, MAX_JSON_DEPTH, operations } from '../src/index.js';
+
+/** `levels` containers, one inside the next, around `inner`. */
+function nested(levels: number, kind: 'object' | 'array' = 'object', inner: unknown = 1): unknown {
+  let value = inner;
+  for (let i = 0; i < levels; i++) value = kind === 'object' ? { k: value } : [value];
+  return value;
+}
+
+describe('jsonProblem', () => {
+  it('accepts JSON nested up to the limit, and undefined where JSON drops it', () => {
+    for (const value of [
+      null,
+      true,
+      0,
+      -1.5e300,
+      '',
+      'text',
+      [],
+      {},
+      { a: [1, 'x', null, { b: false }], c: undefined },
+      [undefined],
+      Object.assign(Object.create(null), { a: 1 }),
+      nested(MAX_JSON_DEPTH),
+      nested(MAX_JSON_DEPTH, 'array'),
+      undefined,
+    ]) {
+      expect(jsonProblem(value)).toBeUndefined();
+    }
+  });
+
+  it('refuses one level past the limit, naming the path down to it', () => {
+    expect(jsonProblem(nested(MAX_JSON_DEPTH + 1))).toEqual({
+      path: Array(MAX_JSON_DEPTH).fill('k'),
+      message: `nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`,
+    });
+    expect(jsonProblem({ list: [1, nested(3, 'array')] }, 3)).toEqual({
+      path: ['list', 1, 0],
+      message: 'nested deeper than 3 levels of arrays and objects',
+    });
+  });
+
+  it('stops at the limit however deep the value goes, without exhausting the stack', () => {
+    const hostile = JSON.parse(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
+    expect(jsonProblem(hostile)?.path).toHaveLength(MAX_JSON_DEPTH);
+  });
+
+  it.each([
+    [{ n: Number.NaN }, ['n'], 'NaN is not a JSON number'],
+    [[1, Number.POSITIVE_INFINITY], [1], 'Infinity is not a JSON number'],
+    [{ big: 10n }, ['big'], 'a bigint is not JSON'],
+    [{ f: () => 1 }, ['f'], 'a function is not JSON'],
+    [{ s: Symbol('x') }, ['s'], 'a symbol is not JSON'],
+    [{ when: new Date(0) }, ['when'], 'a Date is not JSON'],
+    [{ m: new Map() }, ['m'], 'a Map is not JSON'],
+    [{ u: new Uint8Array(2) }, ['u'], 'a Uint8Array is not JSON'],
+    [{ c: new (class Point {})() }, ['c'], 'a Point is not JSON'],
+  ])('refuses %p at its path', (value, path, message) => {
+    expect(jsonProblem(value)).toEqual({ path, message });
+  });
+
+  it('refuses a value that contains itself', () => {
+    const loop: Record<string, unknown> = { a: { b: [] } };
+    ((loop.a as { b: unknown[] }).b as unknown[]).push(loop);
+    expect(jsonProblem(loop)).toEqual({ path: ['a', 'b', 0], message: 'the value contains itself' });
+  });
+
+  it('accepts plain objects and arrays of another realm (a vm context)', () => {
+    const foreign = runInNewContext('({ a: [1, { b: "x" }], c: Object.create(null) })') as unknown;
+    expect(jsonProblem(foreign)).toBeUndefined();
+    expect(jsonProblem(runInNewContext('({ d: new Date(0) })'))).toMatchObject({ path: ['d'] });
+  });
+});
+
+describe('free-form JSON in requests', () => {
+  it('names the field and the path inside it', () => {
+    const parsed = operations['task.submit_batch'].request.safeParse({
+      tasks: [{ capability: 'c' }, { capability: 'c', metadata: { when: { at: Number.NaN } } }],
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['tasks.1.metadata.when.at', 'NaN is not a JSON number'],
+    ]);
+  });
+});
