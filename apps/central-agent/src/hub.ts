@@ -92,8 +92,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         upgradePaths: wsAttached ? [config.wsPath] : [],
         metrics: () => hub!.metricsText(),
         health: () => hub!.health(),
+        // A retryable refusal (the hub shutting down, Redis unreachable) is expected and says
+        // all there is to say: no stack. Anything else is a fault worth the whole error.
         onError: (error, req) =>
-          logger.error({ err: error, method: req.method, path: req.path }, 'request failed'),
+          error.retryable
+            ? logger.warn(
+                { code: error.code, err: error.message, method: req.method, path: req.path },
+                'request refused',
+              )
+            : logger.error({ err: error, method: req.method, path: req.path }, 'request failed'),
         ...(serves.has('mcp')
           ? {
               mount: (app) => {

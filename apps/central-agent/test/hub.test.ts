@@ -89,6 +89,34 @@ describe('startHub', () => {
     await first.stop();
   });
 
+  it('logs a retryable refusal (the hub shutting down) as a warning, without a stack', async () => {
+    const lines: Array<{ level: number; msg: string; code?: string; err?: unknown }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { config } = loadHubConfig(['--port', '0', '--grpc-port', '0'], {}, process.cwd());
+    const running = await startHub(config, { logger });
+    try {
+      // Between the dispatcher closing and the HTTP server stopping, calls get a 503.
+      running.hub.dispatcher.close();
+      const res = await fetch(`${running.url}/task`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ capability: 'echo' }),
+      });
+      expect(res.status).toBe(503);
+      const refused = lines.filter((l) => l.msg === 'request refused');
+      expect(refused).toEqual([
+        expect.objectContaining({
+          level: 40,
+          code: 'UNAVAILABLE',
+          err: expect.stringMatching(/shutting down|closed/),
+        }),
+      ]);
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('serves gRPC over TLS from certificate files, and names a missing one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcpmas-hub-tls-'));
     try {

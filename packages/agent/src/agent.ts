@@ -400,6 +400,17 @@ export class ModelAgent extends EventEmitter {
         return;
       } catch (error) {
         const err = fromUnknown(error);
+        if (attempt > 1 && landedEarlier(err, outcome.status)) {
+          // An earlier attempt reached the hub, but its reply was lost with the connection.
+          if (outcome.status === 'succeeded') this.stats.succeeded += 1;
+          else this.stats.failed += 1;
+          this.logger.info(
+            { taskId: ref.taskId },
+            'the hub had this result already: an earlier attempt landed',
+          );
+          this.emit('result', ref.taskId, outcome);
+          return;
+        }
         if (!isTransient(err) || Date.now() > giveUpAt) {
           this.stats.rejected += 1;
           this.logger.warn({ taskId: ref.taskId, code: err.code, err: err.message }, 'result not accepted');
@@ -426,6 +437,15 @@ export class ModelAgent extends EventEmitter {
     this.logger.warn({ agentId: this.id, err: error.message }, 'lost connection to hub; retrying');
     this.emit('disconnected', error);
   }
+}
+
+/**
+ * True when a retried report is refused because the task already ended as reported, last held
+ * by this agent: the earlier attempt, whose reply was lost, is the one that landed.
+ */
+function landedEarlier(error: McpmasError, status: 'succeeded' | 'failed'): boolean {
+  const details = error.details as { state?: unknown; sameAgent?: unknown } | undefined;
+  return error.code === ErrorCode.Conflict && details?.state === status && details.sameAgent === true;
 }
 
 /** Errors worth waiting out: the hub is unreachable, busy or shutting down. */

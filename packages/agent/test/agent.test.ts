@@ -33,8 +33,12 @@ class FlakyTransport implements AgentCommInterface {
       await delay(5);
       throw new UnavailableError('connection refused');
     }
-    return this.inner.sendMessage(target, content, options);
+    const reply = await this.inner.sendMessage(target, content, options);
+    if (this.loseReplyOf.delete(target)) throw new UnavailableError('connection lost before the reply');
+    return reply;
   }
+  /** Operations whose next call reaches the hub but whose reply is lost, as on a broken connection. */
+  readonly loseReplyOf = new Set<OperationName>();
   receiveMessage(): void {
     throw new Error('no push');
   }
@@ -184,6 +188,24 @@ describe('ModelAgent', () => {
     await eventually(() => aborted, 3000);
     await eventually(() => agent.getStats().rejected === 1, 3000);
     expect((await hub.dispatcher.call('task.get', { taskId: task.id }, ctx)).task.state).toBe('cancelled');
+  });
+
+  it('counts a result whose reply was lost as delivered when its retry finds it landed', async () => {
+    const hub = await startHub();
+    const flaky = new FlakyTransport(new InProcessTransport(hub.dispatcher));
+    const agent = await startAgent(hub, { handler: () => 'done', reportRetryMs: 5000 }, flaky);
+    const results: string[] = [];
+    const rejected: string[] = [];
+    agent.on('result', (taskId: string) => results.push(taskId));
+    agent.on('rejected', (taskId: string) => rejected.push(taskId));
+    flaky.loseReplyOf.add('task.result');
+    const task = await submitAndWait(hub, 1);
+    expect(task).toMatchObject({ state: 'succeeded', result: 'done' });
+    await eventually(() => results.length === 1, 3000);
+    expect(flaky.calls.filter((c) => c === 'task.result')).toHaveLength(2);
+    expect(results).toEqual([task.id]);
+    expect(rejected).toEqual([]);
+    expect(agent.getStats()).toMatchObject({ succeeded: 1, rejected: 0 });
   });
 
   it('registers again after the hub forgot it', async () => {

@@ -165,9 +165,13 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
         const { task } = await queue.submit({ capability: 'echo', payload: 1 });
         const leased = (await leaseOne(queue))!;
         await queue.complete(ref(leased), { status: 'succeeded', result: 'first' });
-        await expect(
-          queue.complete(ref(leased), { status: 'succeeded', result: 'second' }),
-        ).rejects.toBeInstanceOf(ConflictError);
+        const again = queue.complete(ref(leased), { status: 'succeeded', result: 'second' });
+        await expect(again).rejects.toBeInstanceOf(ConflictError);
+        // The agent that reported first learns it was its own report that landed; others do not.
+        await expect(again).rejects.toMatchObject({ details: { state: 'succeeded', sameAgent: true } });
+        await expect(queue.complete(ref(leased, 'agent-2'), { status: 'succeeded' })).rejects.toMatchObject({
+          details: { state: 'succeeded', sameAgent: false },
+        });
         await expect(
           queue.complete(ref(leased), { status: 'failed', error: { message: 'x' } }),
         ).rejects.toBeInstanceOf(ConflictError);
@@ -188,6 +192,9 @@ export function queueSuite(name: string, factory: QueueFactory, features: QueueS
           queue.complete(ref(first, 'slow'), { status: 'succeeded', result: 'late' }),
         ).rejects.toBeInstanceOf(ConflictError);
         await queue.complete(ref(second, 'fast'), { status: 'succeeded', result: 'on time' });
+        await expect(
+          queue.complete(ref(first, 'slow'), { status: 'succeeded', result: 'late' }),
+        ).rejects.toMatchObject({ details: { state: 'succeeded', sameAgent: false } });
         expect(await queue.get(task.id)).toMatchObject({
           state: 'succeeded',
           result: 'on time',

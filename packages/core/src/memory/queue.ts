@@ -668,7 +668,12 @@ export class MemoryTaskQueue implements TaskQueue {
   }
 }
 
-/** The conflict raised when a report does not hold the current lease. */
+/**
+ * The conflict raised when a report does not hold the current lease. `details.sameAgent` says
+ * whether the task's last holder is the reporting agent: with a terminal state that matches
+ * the report, an agent retrying a report whose reply it never got learns its first attempt
+ * landed.
+ */
 export function staleLease(
   task: { id: string; state: TaskState; agentId?: string },
   ref: LeaseRef,
@@ -678,7 +683,14 @@ export function staleLease(
     : task.state === 'leased'
       ? `lease token for task ${task.id} is stale (the task was re-leased)`
       : `task ${task.id} is not leased (state ${task.state}); the lease expired or was released`;
-  return new ConflictError(why, { details: { taskId: task.id, state: task.state, agentId: ref.agentId } });
+  return new ConflictError(why, {
+    details: {
+      taskId: task.id,
+      state: task.state,
+      agentId: ref.agentId,
+      sameAgent: task.agentId === ref.agentId,
+    },
+  });
 }
 
 /**
