@@ -26,6 +26,7 @@ import type {
   Registry,
   TaskQueue,
 } from './interfaces.js';
+import { PROTO_KEY } from './json.js';
 import { PluginHost } from './plugins.js';
 import {
   type AgentView,
@@ -521,6 +522,8 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         auth.authorize(principal, spec.scope, operation);
         context.principal = principal;
       }
+      const protoKey = metadataProtoKey(request);
+      if (protoKey) throw validationFromIssues([{ path: protoKey, message: PROTO_KEY }]);
       const parsed = spec.request.safeParse(request ?? {});
       if (!parsed.success) throw validationFromIssues(parsed.error.issues);
       const handler = handlers[operation] as Handler<OperationName>;
@@ -563,6 +566,28 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     heartbeat,
     limits,
   };
+}
+
+/**
+ * The path of a metadata key named `__proto__` in a request, if any. zod's record schema skips
+ * such a key without a word (assigning it would set the prototype), so metadata would lose it
+ * silently; free-form values refuse it themselves (`JsonValueSchema`).
+ */
+function metadataProtoKey(request: unknown): Array<string | number> | undefined {
+  const has = (value: unknown) =>
+    value !== null &&
+    typeof value === 'object' &&
+    Object.hasOwn(value, 'metadata') &&
+    (value as { metadata: unknown }).metadata !== null &&
+    typeof (value as { metadata: unknown }).metadata === 'object' &&
+    Object.hasOwn((value as { metadata: object }).metadata, '__proto__');
+  if (has(request)) return ['metadata', '__proto__'];
+  const tasks =
+    request !== null && typeof request === 'object' ? (request as { tasks?: unknown }).tasks : undefined;
+  if (Array.isArray(tasks)) {
+    for (let i = 0; i < tasks.length; i++) if (has(tasks[i])) return ['tasks', i, 'metadata', '__proto__'];
+  }
+  return undefined;
 }
 
 interface Waiting {

@@ -12,7 +12,7 @@ export * from './errors.js';
 export { eventFields, eventHeadline } from './events.js';
 export { Heap } from './heap.js';
 export * from './interfaces.js';
-export { type JsonProblem, jsonProblem, MAX_JSON_DEPTH } from './json.js';
+export { type JsonProblem, jsonProblem, MAX_JSON_DEPTH, PROTO_KEY } from './json.js';
 export * from './memory/index.js';
 export * from './plugins.js';
 export * from './push.js';

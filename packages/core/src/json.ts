@@ -14,6 +14,14 @@
  */
 export const MAX_JSON_DEPTH = 30;
 
+/**
+ * Why a key named `__proto__` is refused (as fastify refuses it by default): JavaScript gives
+ * it a special meaning, so copying such an object with plain assignments (zod, most clone
+ * helpers, an agent's own code) silently drops the key and sets the copy's prototype instead.
+ */
+export const PROTO_KEY =
+  'a key named "__proto__" is not accepted: JavaScript code copying the object would set its prototype instead';
+
 /** What is wrong with a value as JSON, and where: `path` from the value's root. */
 export interface JsonProblem {
   path: Array<string | number>;
@@ -26,7 +34,7 @@ export interface JsonProblem {
  * `undefined` allowed where JSON drops it (an absent field). Refused: `NaN` and infinities
  * (JSON has no such numbers and `JSON.stringify` silently makes them `null`), bigints,
  * functions, symbols, class instances such as `Date` or `Map`, a value that contains itself,
- * and nesting deeper than `maxDepth`. Recursion stops at `maxDepth`, so a hostile value
+ * a key named `__proto__` ({@link PROTO_KEY}), and nesting deeper than `maxDepth`. Recursion stops at `maxDepth`, so a hostile value
  * cannot exhaust the stack here.
  */
 export function jsonProblem(value: unknown, maxDepth: number = MAX_JSON_DEPTH): JsonProblem | undefined {
@@ -75,6 +83,10 @@ function problemIn(item: object, open: object[], maxDepth: number): JsonProblem 
     } else {
       for (const key in item) {
         if (!Object.hasOwn(item, key)) continue;
+        if (key === '__proto__') {
+          found = { path: [key], message: PROTO_KEY };
+          break;
+        }
         const child: unknown = (item as Record<string, unknown>)[key];
         found =
           child !== null && typeof child === 'object'

@@ -1,6 +1,14 @@
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from '@jest/globals';
-import { jsonProblem, MAX_JSON_DEPTH, operations } from '../src/index.js';
+import {
+  cloneJson,
+  createDispatcher,
+  createMemoryBackend,
+  jsonProblem,
+  MAX_JSON_DEPTH,
+  operations,
+  PROTO_KEY,
+} from '../src/index.js';
 
 /** `levels` containers, one inside the next, around `inner`. */
 function nested(levels: number, kind: 'object' | 'array' = 'object', inner: unknown = 1): unknown {
@@ -61,6 +69,15 @@ describe('jsonProblem', () => {
     expect(jsonProblem(value)).toEqual({ path, message });
   });
 
+  it('refuses a key named __proto__, which plain copies turn into a prototype', () => {
+    expect(jsonProblem(JSON.parse('{"a":[{"__proto__":{"admin":true}}]}'))).toEqual({
+      path: ['a', 0, '__proto__'],
+      message: PROTO_KEY,
+    });
+    // The same name inherited, as every object has it, is not a key of the value.
+    expect(jsonProblem({ a: 1 })).toBeUndefined();
+  });
+
   it('refuses a value that contains itself', () => {
     const loop: Record<string, unknown> = { a: { b: [] } };
     ((loop.a as { b: unknown[] }).b as unknown[]).push(loop);
@@ -74,7 +91,43 @@ describe('jsonProblem', () => {
   });
 });
 
+describe('cloneJson', () => {
+  it('keeps a key named __proto__ as a key, leaving the prototype alone', () => {
+    const copy = cloneJson(JSON.parse('{"__proto__":{"admin":true},"b":2}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.keys(copy)).toEqual(['__proto__', 'b']);
+    expect((copy as { admin?: unknown }).admin).toBeUndefined();
+    expect(JSON.stringify(copy)).toBe('{"__proto__":{"admin":true},"b":2}');
+  });
+});
+
 describe('free-form JSON in requests', () => {
+  it('refuses a metadata key named __proto__ through the dispatcher instead of dropping it', async () => {
+    const backend = createMemoryBackend();
+    const dispatcher = createDispatcher({ registry: backend.registry, queue: backend.queue });
+    const ctx = { protocol: 'test' };
+    for (const [operation, request, path] of [
+      ['task.submit', '{"capability":"c","metadata":{"__proto__":{"admin":true}}}', 'metadata.__proto__'],
+      [
+        'task.submit_batch',
+        '{"tasks":[{"capability":"c"},{"capability":"c","metadata":{"__proto__":1}}]}',
+        'tasks.1.metadata.__proto__',
+      ],
+      [
+        'agent.register',
+        '{"name":"a","skills":[{"id":"c","name":"C"}],"metadata":{"__proto__":{}}}',
+        'metadata.__proto__',
+      ],
+      ['task.submit', '{"capability":"c","payload":{"x":{"__proto__":{}}}}', 'payload.x.__proto__'],
+    ] as const) {
+      await expect(dispatcher.dispatch(operation, JSON.parse(request), ctx)).rejects.toMatchObject({
+        code: 'VALIDATION',
+        details: { issues: [{ path, message: PROTO_KEY }] },
+      });
+    }
+    dispatcher.close();
+  });
+
   it('names the field and the path inside it', () => {
     const parsed = operations['task.submit_batch'].request.safeParse({
       tasks: [{ capability: 'c' }, { capability: 'c', metadata: { when: { at: Number.NaN } } }],

@@ -62,6 +62,15 @@ const cases: Case[] = [
     match: /^invalid request: payload(\.0)+: nested deeper than 30 levels/,
   },
   {
+    name: 'task: a metadata key named __proto__ (refused, not silently dropped)',
+    method: 'POST',
+    path: '/task',
+    body: '{"capability":"bad","metadata":{"__proto__":{"admin":true}}}',
+    status: 400,
+    code: 'VALIDATION',
+    match: /^invalid request: metadata\.__proto__: a key named "__proto__" is not accepted/,
+  },
+  {
     name: 'task: wrong type',
     method: 'POST',
     path: '/task',
