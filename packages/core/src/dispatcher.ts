@@ -26,7 +26,7 @@ import type {
   Registry,
   TaskQueue,
 } from './interfaces.js';
-import { PROTO_KEY } from './json.js';
+import { jsonProblem, PROTO_KEY } from './json.js';
 import { PluginHost } from './plugins.js';
 import {
   type AgentView,
@@ -47,7 +47,7 @@ import { newId } from './util.js';
 export interface DispatcherLimits {
   /** Largest task payload (JSON bytes). @default 1048576 */
   maxPayloadBytes: number;
-  /** Largest task result (JSON bytes). @default 1048576 */
+  /** Largest task result, error or progress report (JSON bytes). @default 1048576 */
   maxResultBytes: number;
   /** Largest metadata object (JSON bytes). @default 16384 */
   maxMetadataBytes: number;
@@ -232,8 +232,15 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     }
   }
 
-  function checkSize(what: string, value: unknown, max: number): void {
+  /**
+   * Free-form JSON (`what`: its field, a dotted path): plain JSON nested at most
+   * `MAX_JSON_DEPTH` levels, refused naming where it is not (a walk that stops at the
+   * limit, so a hostile value cannot exhaust the stack), then at most `max` bytes.
+   */
+  function checkJson(what: string, value: unknown, max: number): void {
     if (value === undefined) return;
+    const problem = jsonProblem(value);
+    if (problem) throw validationFromIssues([{ path: [what, ...problem.path], message: problem.message }]);
     const text = JSON.stringify(value);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: most values need no byte count.
     if (text === undefined || text.length * 3 <= max) return;
@@ -246,8 +253,8 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
   }
 
   function checkTask(task: SubmitTask, path: string): void {
-    checkSize(`${path}payload`, task.payload, limits.maxPayloadBytes);
-    checkSize(`${path}metadata`, task.metadata, limits.maxMetadataBytes);
+    checkJson(`${path}payload`, task.payload, limits.maxPayloadBytes);
+    checkJson(`${path}metadata`, task.metadata, limits.maxMetadataBytes);
   }
 
   async function requireAgent(agentId: string): Promise<AgentRecord> {
@@ -313,7 +320,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
         },
         ctx,
       );
-      checkSize('metadata', registration.metadata, limits.maxMetadataBytes);
+      checkJson('metadata', registration.metadata, limits.maxMetadataBytes);
       const record = await registry.register(registration);
       return {
         agentId: record.id,
@@ -351,7 +358,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     },
 
     'task.submit_batch': async (req, ctx) => {
-      checkSize('metadata', req.metadata, limits.maxMetadataBytes);
+      checkJson('metadata', req.metadata, limits.maxMetadataBytes);
       const tasks: SubmitTask[] = [];
       for (const [i, task] of req.tasks.entries()) {
         checkTask(task, `tasks.${i}.`);
@@ -434,6 +441,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     },
 
     'task.progress': async (req) => {
+      checkJson('progress', req.progress, limits.maxResultBytes);
       return queue.progress(
         { taskId: req.taskId, agentId: req.agentId, leaseToken: req.leaseToken },
         req.progress,
@@ -441,8 +449,8 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
     },
 
     'task.result': async (req, ctx) => {
-      if (req.status === 'succeeded') checkSize('result', req.result, limits.maxResultBytes);
-      else checkSize('error', req.error, limits.maxResultBytes);
+      if (req.status === 'succeeded') checkJson('result', req.result, limits.maxResultBytes);
+      else checkJson('error', req.error, limits.maxResultBytes);
       const report = plugins.has('result') ? await plugins.run('result', req, ctx) : req;
       const { taskId, agentId, leaseToken } = report;
       const outcome =

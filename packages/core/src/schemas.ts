@@ -32,9 +32,10 @@ export const PrioritySchema = z
   .describe('integer -1000..1000 or low|normal|high|urgent; higher runs first');
 
 /**
- * Free-form JSON (task payloads and results, error details, progress data, metadata values):
- * anything JSON can say, nested at most {@link MAX_JSON_DEPTH} levels. Anything else is
- * refused naming where it is and what is wrong (see {@link jsonProblem}), before it is stored.
+ * Free-form JSON: anything JSON can say, nested at most {@link MAX_JSON_DEPTH} levels; anything
+ * else is refused naming where it is and what is wrong (see {@link jsonProblem}). The request
+ * schemas leave free-form fields `unknown` and the dispatcher checks them (with their sizes),
+ * so a call pays for one walk of its JSON; this schema is for code validating such JSON itself.
  */
 export const JsonValueSchema = z.unknown().superRefine((value, ctx) => {
   const problem = jsonProblem(value);
@@ -42,7 +43,7 @@ export const JsonValueSchema = z.unknown().superRefine((value, ctx) => {
 });
 
 /** Free-form JSON metadata attached to agents and tasks. */
-export const MetadataSchema = z.record(z.string().max(128), JsonValueSchema);
+export const MetadataSchema = z.record(z.string().max(128), z.unknown());
 
 /** W3C trace context `traceparent` header value. */
 export const TraceparentSchema = z
@@ -96,7 +97,7 @@ export const TaskErrorSchema = z.strictObject({
   code: z.string().max(128).optional(),
   /** When true and the task has error retries left, it runs again after a backoff. */
   retryable: z.boolean().optional(),
-  details: JsonValueSchema.optional(),
+  details: z.unknown().optional(),
 });
 /** @see TaskErrorSchema */
 export type TaskError = z.output<typeof TaskErrorSchema>;
@@ -105,7 +106,7 @@ export type TaskError = z.output<typeof TaskErrorSchema>;
 export const ProgressSchema = z.strictObject({
   percent: z.number().min(0).max(100).optional(),
   message: z.string().max(1000).optional(),
-  data: JsonValueSchema.optional(),
+  data: z.unknown().optional(),
 });
 /** @see ProgressSchema */
 export type Progress = z.output<typeof ProgressSchema>;
@@ -116,8 +117,8 @@ export const TaskViewSchema = z.object({
   capability: z.string(),
   state: TaskStateSchema,
   priority: z.number(),
-  payload: JsonValueSchema,
-  result: JsonValueSchema.optional(),
+  payload: z.unknown(),
+  result: z.unknown().optional(),
   error: TaskErrorSchema.optional(),
   progress: ProgressSchema.optional(),
   /** Attempts lost to crashes: eviction, unregister, lease expiry. */
@@ -147,7 +148,7 @@ export type TaskView = z.output<typeof TaskViewSchema>;
 export const LeasedTaskSchema = z.object({
   taskId: z.string(),
   capability: z.string(),
-  payload: JsonValueSchema,
+  payload: z.unknown(),
   priority: z.number(),
   /** 1 for the first run; grows with every crash and error retry. */
   attempt: z.number(),
@@ -222,7 +223,7 @@ export const MAX_WAIT_MS = 300_000;
 /** One task as submitted. */
 export const SubmitTaskSchema = z.strictObject({
   capability: IdSchema,
-  payload: JsonValueSchema.optional(),
+  payload: z.unknown().optional(),
   priority: PrioritySchema.optional(),
   /** Lease duration of one attempt; an agent must report progress or a result within it. */
   timeoutMs: z.int().min(100).max(86_400_000).optional(),
@@ -303,7 +304,7 @@ export const ProgressReplySchema = z.object({ taskId: z.string(), leaseDeadline:
 
 /** `task.result`: success or failure for a leased task. */
 export const ResultRequestSchema = z.discriminatedUnion('status', [
-  z.strictObject({ ...LeaseRefShape, status: z.literal('succeeded'), result: JsonValueSchema.optional() }),
+  z.strictObject({ ...LeaseRefShape, status: z.literal('succeeded'), result: z.unknown().optional() }),
   z.strictObject({ ...LeaseRefShape, status: z.literal('failed'), error: TaskErrorSchema }),
 ]);
 export const ResultReplySchema = z.object({ task: TaskViewSchema });

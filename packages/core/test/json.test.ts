@@ -128,13 +128,49 @@ describe('free-form JSON in requests', () => {
     dispatcher.close();
   });
 
-  it('names the field and the path inside it', () => {
-    const parsed = operations['task.submit_batch'].request.safeParse({
-      tasks: [{ capability: 'c' }, { capability: 'c', metadata: { when: { at: Number.NaN } } }],
-    });
-    expect(parsed.success).toBe(false);
-    expect(parsed.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
-      ['tasks.1.metadata.when.at', 'NaN is not a JSON number'],
-    ]);
+  it('names the field and the path inside it, on every field of free-form JSON', async () => {
+    const backend = createMemoryBackend();
+    const dispatcher = createDispatcher({ registry: backend.registry, queue: backend.queue });
+    const ctx = { protocol: 'test' };
+    const refused = (operation: Parameters<typeof dispatcher.dispatch>[0], request: unknown) =>
+      dispatcher.dispatch(operation, request, ctx).then(
+        () => 'accepted',
+        (error: { code: string; details: { issues: Array<{ path: string; message: string }> } }) =>
+          `${error.code} ${error.details.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      );
+    expect(
+      await refused('task.submit_batch', {
+        tasks: [{ capability: 'c' }, { capability: 'c', metadata: { when: { at: Number.NaN } } }],
+      }),
+    ).toBe('VALIDATION tasks.1.metadata.when.at: NaN is not a JSON number');
+    expect(await refused('task.submit', { capability: 'c', payload: [new Map()] })).toBe(
+      'VALIDATION payload.0: a Map is not JSON',
+    );
+    const { agentId } = await dispatcher.call(
+      'agent.register',
+      { name: 'a', skills: [{ id: 'c', name: 'C' }] },
+      ctx,
+    );
+    const { task } = await dispatcher.call('task.submit', { capability: 'c' }, ctx);
+    const [leased] = (await dispatcher.call('task.next', { agentId }, ctx)).tasks;
+    const ref = { taskId: task.id, agentId, leaseToken: leased!.leaseToken };
+    expect(await refused('task.progress', { ...ref, progress: { data: { x: 1n } } })).toBe(
+      'VALIDATION progress.data.x: a bigint is not JSON',
+    );
+    expect(
+      await refused('task.result', {
+        ...ref,
+        status: 'failed',
+        error: { message: 'm', details: nested(MAX_JSON_DEPTH + 1) },
+      }),
+    ).toMatch(/^VALIDATION error\.details(\.k)+: nested deeper than 30 levels/);
+    expect(
+      await refused('task.result', { ...ref, status: 'succeeded', result: { ok: Number.POSITIVE_INFINITY } }),
+    ).toBe('VALIDATION result.ok: Infinity is not a JSON number');
+    // Nothing was half-applied: the lease holds, and a good report lands.
+    expect(await refused('task.result', { ...ref, status: 'succeeded', result: { ok: true } })).toBe(
+      'accepted',
+    );
+    dispatcher.close();
   });
 });
