@@ -579,7 +579,7 @@ export function createDispatcher(options: DispatcherOptions): HubDispatcher {
 /**
  * The path of a metadata key named `__proto__` in a request, if any. zod's record schema skips
  * such a key without a word (assigning it would set the prototype), so metadata would lose it
- * silently; free-form values refuse it themselves (`JsonValueSchema`).
+ * silently. Other free-form values reach checkJson with the key, which refuses it.
  */
 function metadataProtoKey(request: unknown): Array<string | number> | undefined {
   const has = (value: unknown) =>

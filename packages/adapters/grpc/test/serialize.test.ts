@@ -131,7 +131,7 @@ describe('task JSON at the deepest the hub accepts (MAX_JSON_DEPTH)', () => {
             taskId: 't',
             agentId: 'a',
             leaseToken: 'x',
-            error: { message: 'm', details: json },
+            failed: { message: 'm', details: json },
           },
         },
       });
