@@ -174,11 +174,15 @@ async function readJsonBody(
   }
   const problem = jsonProblem(value, MAX_BODY_DEPTH);
   if (problem) {
+    // The reply names the message's id when there is one message with an id to name.
+    const id = (value as { id?: unknown } | null)?.id;
     rpcError(
       res,
       400,
       -32600,
       `Invalid Request: ${problem.path.join('.') || 'the body'}: ${problem.message}`,
+      false,
+      !Array.isArray(value) && (typeof id === 'string' || typeof id === 'number') ? id : null,
     );
     return undefined;
   }
@@ -190,9 +194,16 @@ async function readJsonBody(
   return { value };
 }
 
-function rpcError(res: Response, status: number, code: number, message: string, close = false): void {
+function rpcError(
+  res: Response,
+  status: number,
+  code: number,
+  message: string,
+  close = false,
+  id: string | number | null = null,
+): void {
   if (close) res.set('Connection', 'close');
-  res.status(status).json({ jsonrpc: '2.0', id: null, error: { code, message } });
+  res.status(status).json({ jsonrpc: '2.0', id, error: { code, message } });
 }
 
 /**

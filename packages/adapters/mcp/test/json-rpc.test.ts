@@ -77,6 +77,7 @@ describe('invalid JSON-RPC', () => {
     expect(hostile.status).toBe(400);
     expect(hostile.json).toMatchObject({
       jsonrpc: '2.0',
+      id: 5,
       error: {
         code: -32600,
         message: expect.stringMatching(
