@@ -2,7 +2,7 @@
  * {@link HubClient}: typed operations over any {@link AgentCommInterface}, so the agent
  * runtime and the apps never know which protocol they speak. Also the in-process transport.
  */
-import { InternalError, UnsupportedError, validationFromIssues } from './errors.js';
+import { InternalError, UnsupportedError, ValidationError, validationFromIssues } from './errors.js';
 import type {
   AgentCommInterface,
   CallContext,
@@ -10,6 +10,7 @@ import type {
   InboundMessage,
   TransportFeatures,
 } from './interfaces.js';
+import { jsonProblem, MAX_JSON_DEPTH } from './json.js';
 import { type OperationName, operations, type ReplyOf, type RequestOf } from './schemas.js';
 
 /** Per-call options. */
@@ -27,7 +28,12 @@ export class HubClient {
     request: RequestOf<Op>,
     options: CallOptions = {},
   ): Promise<ReplyOf<Op>> {
-    const raw = await this.transport.sendMessage(operation, request, options);
+    let raw: unknown;
+    try {
+      raw = await this.transport.sendMessage(operation, request, options);
+    } catch (error) {
+      throw unencodable(error, request) ?? error;
+    }
     const parsed = operations[operation].reply.safeParse(raw);
     if (!parsed.success) {
       const err = validationFromIssues(parsed.error.issues);
@@ -74,6 +80,35 @@ export class HubClient {
   agentsStatus(request: RequestOf<'agents.status'> = {}, options?: CallOptions) {
     return this.call('agents.status', request, options);
   }
+}
+
+/**
+ * The error for a request its transport could not encode (a value that contains itself, or
+ * nesting deep enough to exhaust the encoder's stack): a `ValidationError` naming where, in
+ * place of the stack overflow or the transport failure that carries it (grpc-js keeps only
+ * the message; the MCP client wraps it as unavailability, which would be retried).
+ */
+function unencodable(error: unknown, request: unknown): ValidationError | undefined {
+  let encoding = false;
+  // Errors of any realm (structuredClone's come from node's own): read by shape, not class.
+  let cause = error as { message?: unknown; cause?: unknown } | null | undefined;
+  for (let i = 0; i < 5 && cause !== null && typeof cause === 'object'; i++) {
+    // V8's words for both: a RangeError and a TypeError, seen through any wrapping.
+    if (
+      typeof cause.message === 'string' &&
+      /Maximum call stack size exceeded|circular structure/i.test(cause.message)
+    )
+      encoding = true;
+    cause = cause.cause as typeof cause;
+  }
+  // The request's own level counts once: the depth of its fields matches the hub's check.
+  const problem = encoding ? jsonProblem(request, MAX_JSON_DEPTH + 1) : undefined;
+  if (!problem) return undefined;
+  const issue = { path: problem.path.join('.'), message: problem.message };
+  return new ValidationError(`invalid request: ${issue.path}: ${issue.message}`, {
+    details: { issues: [issue] },
+    cause: error,
+  });
 }
 
 /** Options of {@link InProcessTransport}. */

@@ -327,6 +327,23 @@ export function adapterSuite(
       });
     });
 
+    it('refuses, before sending, a request its transport cannot encode, naming where', async () => {
+      const c = await client();
+      const capability = cap();
+      let deep: unknown = 'core';
+      for (let i = 0; i < 20_000; i++) deep = [deep];
+      const tooDeep = c.submit({ capability, payload: { list: deep } });
+      await expect(tooDeep).rejects.toBeInstanceOf(ValidationError);
+      await expect(tooDeep).rejects.toThrow(/^invalid request: payload\.list(\.0)+: nested deeper than/);
+      const loop: Record<string, unknown> = { name: 'loop' };
+      loop.self = loop;
+      await expect(c.submit({ capability, metadata: { loop } })).rejects.toThrow(
+        /^invalid request: metadata\.loop\.self: the value contains itself/,
+      );
+      // The client still works.
+      expect((await c.submit({ capability, payload: 1 })).task.state).toBe('queued');
+    });
+
     it('enforces API keys and scopes the same way on every operation', async () => {
       const capability = cap();
       const noKey = harness.connect({});
