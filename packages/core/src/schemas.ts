@@ -5,7 +5,6 @@
  * are stripped) so that an older client keeps working against a newer hub.
  */
 import { z } from 'zod';
-import { jsonProblem } from './json.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/;
 
@@ -30,17 +29,6 @@ export const PrioritySchema = z
     z.enum(['low', 'normal', 'high', 'urgent']).transform((name) => Priority[name]),
   ])
   .describe('integer -1000..1000 or low|normal|high|urgent; higher runs first');
-
-/**
- * Free-form JSON: anything JSON can say, nested at most {@link MAX_JSON_DEPTH} levels; anything
- * else is refused naming where it is and what is wrong (see {@link jsonProblem}). The request
- * schemas leave free-form fields `unknown` and the dispatcher checks them (with their sizes),
- * so a call pays for one walk of its JSON; this schema is for code validating such JSON itself.
- */
-export const JsonValueSchema = z.unknown().superRefine((value, ctx) => {
-  const problem = jsonProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
-});
 
 /** Free-form JSON metadata attached to agents and tasks. */
 export const MetadataSchema = z.record(z.string().max(128), z.unknown());

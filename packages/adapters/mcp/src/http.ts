@@ -126,8 +126,8 @@ export function mountMcp(
  * Deepest nesting of a JSON-RPC body: task JSON at its limit inside the envelope (a batch, the
  * message, its params, the tool's arguments, a batch of tasks, a task, its metadata). Deeper
  * bodies are refused before the SDK sees them: it serialises the parsed body again, and a few
- * thousand levels exhaust the stack there. The tools' own schemas name a field nested past
- * {@link MAX_JSON_DEPTH} (see `JsonValueSchema` in `@mcpmas/core`).
+ * thousand levels exhaust the stack there. A task field nested past {@link MAX_JSON_DEPTH}
+ * reaches the dispatcher, which refuses it naming the field (the tool answers with that error).
  */
 const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8;
 
